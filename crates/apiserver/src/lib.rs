@@ -1,0 +1,394 @@
+//! An embedded, in-process Kubernetes-compatible API server.
+//!
+//! It serves the Kubernetes REST API over HTTP/1.1 (optionally HTTPS with a
+//! generated self-signed certificate) with the semantics real clients rely
+//! on: resourceVersions, watch with bookmarks and `410 Gone`, optimistic
+//! concurrency, the status and scale subresources, finalizers, owner-reference
+//! garbage collection, namespace lifecycle, CustomResourceDefinitions with
+//! live discovery, JSON/merge/strategic-merge patches, and errors as `Status`
+//! objects. `kubectl`, client-go, kube-rs and the Python `kubernetes` client
+//! use it unchanged through the kubeconfig it writes.
+//!
+//! It is the test bed, the benchmark bed and the one-command dev mode of
+//! metacontroller-rs. It must not depend on the controller engine or on any
+//! Kubernetes client library: it is the server, and clients are tested
+//! against it.
+//!
+//! Storage is in memory behind [`store::Inner`]; every write passes through
+//! one place ([`store::WriteLog`]) so that persistence can be added there.
+
+pub mod background;
+pub mod builtins;
+pub mod crd;
+pub mod discovery;
+pub mod error;
+pub mod faults;
+mod http;
+pub mod objects;
+pub mod registry;
+mod scale;
+mod ssa;
+pub mod store;
+mod table;
+mod watch;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio::task::JoinHandle;
+
+pub use error::{ApiError, Reason};
+pub use faults::{Fault, FaultKind, Faults};
+pub use registry::{GroupResource, ResourceInfo};
+
+/// The Kubernetes version the server reports (and whose semantics it follows).
+pub const VERSION_MAJOR: &str = "1";
+pub const VERSION_MINOR: &str = "33";
+
+/// Server settings.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Where to listen; port 0 picks a free port.
+    pub bind: SocketAddr,
+    /// Serve HTTPS with a freshly generated self-signed certificate.
+    pub tls: bool,
+    /// Events kept per resource for watches; older positions get 410 Gone.
+    pub history_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
+            history_limit: 100_000,
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot generate the TLS certificate: {0}")]
+    Tls(String),
+}
+
+/// Request counters by verb and resource, readable from tests.
+#[derive(Default)]
+pub struct Counters {
+    by_key: Mutex<HashMap<(String, String), u64>>,
+    watches: AtomicI64,
+}
+
+/// The verbs that write.
+pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
+
+impl Counters {
+    fn inc(&self, verb: &str, resource: &str) {
+        *self
+            .by_key
+            .lock()
+            .entry((verb.to_string(), resource.to_string()))
+            .or_default() += 1;
+    }
+
+    fn watch_started(&self) {
+        self.watches.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn watch_ended(&self) {
+        self.watches.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Requests seen for `verb` on `resource` (`pods`, `deployments.apps`,
+    /// `widgets.example.com/status`, ...).
+    pub fn get(&self, verb: &str, resource: &str) -> u64 {
+        self.by_key
+            .lock()
+            .get(&(verb.to_string(), resource.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Every counter, keyed `(verb, resource)`.
+    pub fn snapshot(&self) -> BTreeMap<(String, String), u64> {
+        self.by_key
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
+    /// All write requests (any resource).
+    pub fn writes(&self) -> u64 {
+        self.by_key
+            .lock()
+            .iter()
+            .filter(|((verb, _), _)| WRITE_VERBS.contains(&verb.as_str()))
+            .map(|(_, v)| *v)
+            .sum()
+    }
+
+    /// Watches currently open.
+    pub fn open_watches(&self) -> i64 {
+        self.watches.load(Ordering::Relaxed)
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::from(
+            "# HELP apiserver_request_total Requests by verb and resource.\n# TYPE apiserver_request_total counter\n",
+        );
+        for ((verb, res), n) in self.snapshot() {
+            out.push_str(&format!(
+                "apiserver_request_total{{verb=\"{verb}\",resource=\"{res}\"}} {n}\n"
+            ));
+        }
+        out.push_str(&format!(
+            "# TYPE apiserver_open_watches gauge\napiserver_open_watches {}\n",
+            self.open_watches()
+        ));
+        out
+    }
+}
+
+/// State shared by all requests and background tasks.
+pub struct Shared {
+    pub inner: Mutex<store::Inner>,
+    pub counters: Counters,
+    pub faults: Faults,
+    snapshots: Mutex<http::Snapshots>,
+    docs: http::DocCache,
+    /// Bumping it ends every open watch stream.
+    watch_closer: tokio_watch::Sender<u64>,
+    address: String,
+}
+
+/// A running server. Dropping it stops it.
+pub struct ApiServer {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    ca_pem: Option<String>,
+    stop: tokio_watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl ApiServer {
+    /// Starts a server with the built-in resources and the initial namespaces.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let listener = TcpListener::bind(config.bind)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.bind,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.bind,
+            source,
+        })?;
+        let (bg_tx, bg_rx) = mpsc::unbounded_channel();
+        let resources = store::Resources::new(builtins::builtin_resources());
+        let mut inner = store::Inner::new(resources, config.history_limit, bg_tx);
+        let ns_info = inner
+            .resources
+            .get("", "v1", "namespaces")
+            .cloned()
+            .expect("namespaces are built in");
+        for ns in builtins::INITIAL_NAMESPACES {
+            objects::create(
+                &mut inner,
+                &ns_info,
+                None,
+                json!({"metadata": {"name": ns}}),
+                false,
+            )
+            .expect("initial namespaces are valid");
+        }
+        let scheme = if config.tls { "https" } else { "http" };
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(inner),
+            counters: Counters::default(),
+            faults: Faults::default(),
+            snapshots: Mutex::new(http::Snapshots::new()),
+            docs: http::DocCache::default(),
+            watch_closer: tokio_watch::channel(0).0,
+            address: addr.to_string(),
+        });
+        let (tls, ca_pem) = if config.tls {
+            let (acceptor, ca) = tls_acceptor()?;
+            (Some(acceptor), Some(ca))
+        } else {
+            (None, None)
+        };
+        let _ = scheme;
+        let (stop, stop_rx) = tokio_watch::channel(false);
+        let router = http::router(shared.clone());
+        let tasks = vec![
+            tokio::spawn(serve(listener, router, tls, stop_rx)),
+            tokio::spawn(background::run(shared.clone(), bg_rx)),
+        ];
+        Ok(Self {
+            shared,
+            addr,
+            ca_pem,
+            stop,
+            tasks,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:<port>` (or https).
+    pub fn url(&self) -> String {
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// PEM of the self-signed certificate when serving HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.shared.counters
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Direct access to the shared state (tests and embedding).
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
+    /// Forgets watch history up to the current resourceVersion, so that any
+    /// watch resuming from an older one gets 410 Gone.
+    pub fn compact(&self) -> u64 {
+        let mut inner = self.shared.inner.lock();
+        let rv = inner.current_rv();
+        inner.compact(rv);
+        rv
+    }
+
+    /// Ends every open watch stream (clients must re-watch).
+    pub fn close_watches(&self) {
+        self.shared.watch_closer.send_modify(|g| *g += 1);
+    }
+
+    /// A kubeconfig that kubectl, kube-rs and the Python client use unchanged.
+    pub fn kubeconfig(&self) -> String {
+        use base64::Engine;
+        let cluster = match &self.ca_pem {
+            Some(ca) => format!(
+                "    server: {}\n    certificate-authority-data: {}\n",
+                self.url(),
+                base64::engine::general_purpose::STANDARD.encode(ca)
+            ),
+            None => format!("    server: {}\n", self.url()),
+        };
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: metacontroller-dev\n  cluster:\n{cluster}contexts:\n- name: metacontroller-dev\n  context:\n    cluster: metacontroller-dev\n    namespace: default\n    user: metacontroller-dev\ncurrent-context: metacontroller-dev\npreferences: {{}}\nusers:\n- name: metacontroller-dev\n  user:\n    token: metacontroller-dev\n"
+        )
+    }
+
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, self.kubeconfig())
+    }
+
+    /// Stops serving; open connections are closed.
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn tls_acceptor() -> Result<(tokio_rustls::TlsAcceptor, String), StartError> {
+    let names = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(names).map_err(|e| StartError::Tls(e.to_string()))?;
+    let cert_der = cert.der().clone();
+    let key_der = rustls::pki_types::PrivateKeyDer::Pkcs8(
+        rustls::pki_types::PrivatePkcs8KeyDer::from(signing_key.serialize_der()),
+    );
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(vec![cert_der], key_der)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    let mut config = config;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok((
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        cert.pem(),
+    ))
+}
+
+async fn serve(
+    listener: TcpListener,
+    router: axum::Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    mut stop: tokio_watch::Receiver<bool>,
+) {
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((tcp, _)) = accepted else { continue };
+                let _ = tcp.set_nodelay(true);
+                let svc = hyper_util::service::TowerToHyperService::new(router.clone());
+                let tls = tls.clone();
+                conns.spawn(async move {
+                    let builder = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(tcp).await {
+                                let _ = builder
+                                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                                    .await;
+                            }
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(hyper_util::rt::TokioIo::new(tcp), svc)
+                                .await;
+                        }
+                    }
+                });
+            }
+            _ = stop.changed() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    conns.abort_all();
+}

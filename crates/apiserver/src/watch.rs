@@ -1,0 +1,234 @@
+//! Watch streams. Each watcher keeps its own position (a resourceVersion)
+//! and reads the table's history from there, so a slow watcher never makes
+//! the server buffer per-watcher queues; one that falls behind the kept
+//! history gets `410 Gone` as a watch `ERROR` event, as from the real server
+//! (`staging/src/k8s.io/apiserver/pkg/storage/cacher`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::Shared;
+use crate::error::{ApiError, ApiResult, Reason};
+use crate::http::{
+    FieldSelector, event_line, matches, selectors, stream_body, visible_type, watch_response,
+};
+use crate::objects::at_version;
+use crate::registry::ResourceInfo;
+use metacontroller_apply::selector::Selector;
+
+/// Default watch length when the client gives no `timeoutSeconds`
+/// (the real server picks 30–60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// How often a BOOKMARK is sent to clients that allow them.
+const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
+
+struct Filter {
+    namespace: Option<String>,
+    labels: Selector,
+    fields: FieldSelector,
+    info: ResourceInfo,
+}
+
+impl Filter {
+    fn matches(&self, obj: &Value) -> bool {
+        if let Some(ns) = &self.namespace
+            && obj["metadata"]["namespace"].as_str() != Some(ns.as_str())
+        {
+            return false;
+        }
+        matches(&self.info, obj, &self.labels, &self.fields)
+    }
+}
+
+fn gone_event(message: String) -> bytes::Bytes {
+    let e = ApiError::new(Reason::Expired, message);
+    let mut status = e.to_status();
+    status["code"] = json!(410);
+    event_line("ERROR", &status)
+}
+
+fn bookmark(info: &ResourceInfo, rv: u64, initial_end: bool) -> bytes::Bytes {
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    if initial_end {
+        meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+    }
+    event_line(
+        "BOOKMARK",
+        &json!({"kind": info.kind, "apiVersion": info.api_version(), "metadata": meta}),
+    )
+}
+
+pub fn watch(
+    shared: Arc<Shared>,
+    info: ResourceInfo,
+    namespace: Option<String>,
+    q: &HashMap<String, String>,
+    table: bool,
+) -> ApiResult<Response> {
+    let _ = table; // watch events carry full objects; clients that asked for tables accept them
+    let (labels, fields) = selectors(&info, q)?;
+    let bookmarks = q.get("allowWatchBookmarks").is_some_and(|v| v == "true");
+    let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
+    if send_initial.is_some()
+        && q.get("resourceVersionMatch").map(String::as_str) != Some("NotOlderThan")
+    {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            &[(
+                "resourceVersionMatch",
+                "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+            )],
+        ));
+    }
+    if send_initial == Some(true) && !bookmarks {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            &[(
+                "allowWatchBookmarks",
+                "Forbidden: sendInitialEvents requires setting allowWatchBookmarks to true",
+            )],
+        ));
+    }
+    let timeout = match q.get("timeoutSeconds") {
+        Some(t) => Duration::from_secs(
+            t.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid timeoutSeconds: {t}")))?,
+        ),
+        None => DEFAULT_TIMEOUT,
+    };
+    let rv_param = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+    let from: Option<u64> = match rv_param {
+        "" | "0" => None,
+        s => Some(
+            s.parse()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version: {s}")))?,
+        ),
+    };
+    let gr = info.group_resource();
+    let filter = Filter {
+        namespace: namespace.clone(),
+        labels,
+        fields,
+        info: info.clone(),
+    };
+    let (tx, rx) = mpsc::channel::<bytes::Bytes>(64);
+    let mut initial: Vec<Arc<Value>> = Vec::new();
+    let (mut pos, mut changes, too_old) = {
+        let inner = shared.inner.lock();
+        let changes = inner.subscribe(&gr).ok_or_else(|| {
+            ApiError::new(
+                Reason::NotFound,
+                "the server could not find the requested resource",
+            )
+        })?;
+        let current = inner.current_rv();
+        let with_initial = send_initial.unwrap_or(from.is_none());
+        if with_initial {
+            let objs = inner.objects_in(&gr, namespace.as_deref());
+            initial = objs.into_iter().filter(|o| filter.matches(o)).collect();
+        }
+        let pos = if with_initial {
+            current
+        } else {
+            from.unwrap_or(current)
+        };
+        let too_old = match inner.events_after(&gr, pos, 0) {
+            Err(old) => Some(old.oldest),
+            Ok(_) => None,
+        };
+        (pos, changes, too_old)
+    };
+    shared.counters.watch_started();
+    let shared2 = shared.clone();
+    let mut closer = shared.watch_closer.subscribe();
+    tokio::spawn(async move {
+        let _guard = WatchGuard(shared2.clone());
+        if let Some(oldest) = too_old {
+            let _ = tx
+                .send(gone_event(format!(
+                    "too old resource version: {pos} ({})",
+                    oldest + 1
+                )))
+                .await;
+            return;
+        }
+        for obj in initial {
+            if tx
+                .send(event_line("ADDED", &at_version(&obj, &info)))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if send_initial == Some(true) && tx.send(bookmark(&info, pos, true)).await.is_err() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut next_bookmark = tokio::time::Instant::now() + BOOKMARK_EVERY;
+        loop {
+            let batch = shared2.inner.lock().events_after(&gr, pos, 256);
+            match batch {
+                Err(old) => {
+                    let _ = tx
+                        .send(gone_event(format!(
+                            "too old resource version: {pos} ({})",
+                            old.oldest + 1
+                        )))
+                        .await;
+                    return;
+                }
+                Ok(None) => return,
+                Ok(Some(events)) if !events.is_empty() => {
+                    for ev in events {
+                        pos = ev.rv;
+                        let now = filter.matches(&ev.object);
+                        let before = ev.prev.as_ref().map(|p| filter.matches(p));
+                        if let Some(ty) = visible_type(ev.ty, before, now) {
+                            let obj = at_version(&ev.object, &info);
+                            if tx.send(event_line(ty, &obj)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    continue;
+                }
+                Ok(Some(_)) => {}
+            }
+            tokio::select! {
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep_until(deadline) => return,
+                _ = tokio::time::sleep_until(next_bookmark), if bookmarks => {
+                    next_bookmark = tokio::time::Instant::now() + BOOKMARK_EVERY;
+                    if tx.send(bookmark(&info, pos, false)).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+                _ = closer.changed() => return,
+            }
+        }
+    });
+    Ok(watch_response(stream_body(rx)))
+}
+
+struct WatchGuard(Arc<Shared>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.counters.watch_ended();
+    }
+}

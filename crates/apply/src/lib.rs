@@ -1,0 +1,30 @@
+//! Pure functions on Kubernetes objects represented as `serde_json::Value`,
+//! shared by the controller engine and the embedded API server.
+//!
+//! * [`selector`]: label selectors in string form and `metav1.LabelSelector`
+//!   form, plus DecoratorController annotation selectors, with one matcher.
+//! * [`mod@merge`]: Metacontroller's dynamic apply (three-way merge against the
+//!   `metacontroller.k8s.io/last-applied-configuration` annotation, system
+//!   field and `status` reversion, no-op detection) and the clean-up of
+//!   desired objects for server-side apply.
+//! * [`owner`]: owner references (controller reference construction, lookup,
+//!   adoption and release).
+//! * [`gojson`]: JSON text encoded exactly as Go's `encoding/json` encodes
+//!   it, so stored annotations compare equal to the ones Metacontroller wrote.
+//!
+//! This crate deliberately has no HTTP, no I/O, no Kubernetes client and no
+//! dependency on any other crate of the workspace: everything here takes JSON
+//! values in and gives JSON values (or plain data) back, so it can be tested
+//! exhaustively with tables.
+
+pub mod gojson;
+pub mod merge;
+pub mod owner;
+pub mod selector;
+
+pub use merge::{
+    ApplyError, LAST_APPLIED_ANNOTATION, apply_update, get_last_applied, merge,
+    revert_system_fields, sanitize_for_ssa, set_last_applied,
+};
+pub use owner::{claim_ownership, controller_ref, make_controller_ref};
+pub use selector::{Labels, Operator, Requirement, Selector, SelectorError};
