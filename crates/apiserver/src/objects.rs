@@ -361,6 +361,7 @@ pub fn create(
         o.remove("status");
     }
     prepare_kind(inner, info, None, &mut obj)?;
+    crate::ssa::track_write(info, None, &mut obj, Sub::Main);
     if dry_run {
         return Ok(Arc::new(obj));
     }
@@ -556,11 +557,11 @@ fn commit_update(
         meta_mut(&mut new).remove("namespace");
     }
     let old_rv = meta_str(old, "resourceVersion").unwrap_or("").to_string();
-    match meta_str(&new, "resourceVersion") {
-        Some(rv) if !rv.is_empty() && rv != old_rv => {
+    match meta_str(&new, "resourceVersion").filter(|rv| !rv.is_empty()) {
+        Some(rv) if rv != old_rv => {
             return Err(ApiError::stale(&info.group, &info.plural, name));
         }
-        _ if require_rv => {
+        None if require_rv => {
             return Err(ApiError::invalid(
                 &info.group,
                 &info.kind,
@@ -685,6 +686,7 @@ fn commit_update(
             .unwrap_or(0);
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
+    crate::ssa::track_write(info, Some(old), &mut new, sub);
     if new == **old {
         // Nothing changed: no write, no event, same resourceVersion.
         return Ok(at_version(old, info));

@@ -26,6 +26,71 @@ fn lookup<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// Renders an age the way `kubectl get` shows it (the thresholds of
+/// `k8s.io/apimachinery/pkg/util/duration.HumanDuration`): seconds up to two
+/// minutes, then minutes(+seconds), hours(+minutes), days(+hours), years(+days).
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
+    }
+    if secs < 0 {
+        return "0s".into();
+    }
+    if secs < 120 {
+        return format!("{secs}s");
+    }
+    let minutes = secs / 60;
+    if minutes < 10 {
+        return match secs % 60 {
+            0 => format!("{minutes}m"),
+            s => format!("{minutes}m{s}s"),
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = secs / 3600;
+    if hours < 8 {
+        return match minutes % 60 {
+            0 => format!("{hours}h"),
+            m => format!("{hours}h{m}m"),
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    let days = hours / 24;
+    if hours < 24 * 8 {
+        return match hours % 24 {
+            0 => format!("{days}d"),
+            h => format!("{days}d{h}h"),
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{days}d");
+    }
+    let years = days / 365;
+    if hours < 24 * 365 * 8 {
+        return match days % 365 {
+            0 => format!("{years}y"),
+            d => format!("{years}y{d}d"),
+        };
+    }
+    format!("{years}y")
+}
+
+fn age_cell(v: Option<&Value>) -> Value {
+    let Some(ts) = v.and_then(Value::as_str) else {
+        return json!("<unknown>");
+    };
+    match ts.parse::<jiff::Timestamp>() {
+        Ok(t) => json!(human_duration(
+            jiff::Timestamp::now().as_second() - t.as_second()
+        )),
+        Err(_) => json!("<invalid>"),
+    }
+}
+
 pub fn table(
     info: &ResourceInfo,
     items: &[Arc<Value>],
@@ -35,7 +100,7 @@ pub fn table(
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
-    let mut paths: Vec<String> = Vec::new();
+    let mut paths: Vec<(String, bool)> = Vec::new();
     let mut has_age = false;
     for c in &info.printer_columns {
         let name = c["name"].as_str().unwrap_or("");
@@ -47,18 +112,26 @@ pub fn table(
             "description": c["description"].as_str().unwrap_or(""),
             "priority": c["priority"].as_i64().unwrap_or(0),
         }));
-        paths.push(c["jsonPath"].as_str().unwrap_or("").to_string());
+        paths.push((
+            c["jsonPath"].as_str().unwrap_or("").to_string(),
+            c["type"] == "date",
+        ));
     }
     if !has_age {
         cols.push(json!({"name": "Age", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
-        paths.push(".metadata.creationTimestamp".into());
+        paths.push((".metadata.creationTimestamp".into(), true));
     }
     let rows: Vec<Value> = items
         .iter()
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
-            for p in &paths {
-                cells.push(lookup(o, p).cloned().unwrap_or(Value::Null));
+            for (p, date) in &paths {
+                let v = lookup(o, p);
+                cells.push(if *date {
+                    age_cell(v)
+                } else {
+                    v.cloned().unwrap_or(Value::Null)
+                });
             }
             json!({
                 "cells": cells,
@@ -88,18 +161,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ages_read_like_kubectl() {
+        for (secs, want) in [
+            (-5, "<invalid>"),
+            (-1, "0s"),
+            (0, "0s"),
+            (119, "119s"),
+            (120, "2m"),
+            (125, "2m5s"),
+            (600, "10m"),
+            (179 * 60, "179m"),
+            (3 * 3600 + 60, "3h1m"),
+            (8 * 3600, "8h"),
+            (47 * 3600, "47h"),
+            (48 * 3600, "2d"),
+            (50 * 3600, "2d2h"),
+            (10 * 86400, "10d"),
+            (800 * 86400, "2y70d"),
+            (9 * 365 * 86400, "9y"),
+        ] {
+            assert_eq!(human_duration(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
     fn printer_columns_are_evaluated() {
         let mut info = crate::builtins::builtin_resources().remove(1);
         info.printer_columns =
             vec![json!({"name": "Size", "type": "integer", "jsonPath": ".spec.size"})];
+        let created = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600 * 30);
+        let ts = created.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
         let obj = Arc::new(
-            json!({"metadata": {"name": "a", "creationTimestamp": "2026-01-01T00:00:00Z"}, "spec": {"size": 3}}),
+            json!({"metadata": {"name": "a", "creationTimestamp": ts}, "spec": {"size": 3}}),
         );
         let t = table(&info, &[obj], None, false);
-        assert_eq!(
-            t["rows"][0]["cells"],
-            json!(["a", 3, "2026-01-01T00:00:00Z"])
-        );
+        assert_eq!(t["rows"][0]["cells"], json!(["a", 3, "30h"]));
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 3);
     }
 }

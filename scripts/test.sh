@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every check of the project: formatting, lints, and all tests (unit,
+# integration against the embedded API server, and conformance with kubectl,
+# kube-rs and the Python kubernetes client). Installs what the tests need.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '\n==> %s\n' "$*"; }
+
+# Python venv with the official kubernetes client (for the client conformance test).
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev/null; then
+  log "creating .venv with the Python kubernetes client"
+  python3 -m venv .venv
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check 'kubernetes>=29'
+fi
+export MC_PYTHON="$root/.venv/bin/python"
+export MC_REQUIRE_PYTHON_CLIENT=1
+
+# kubectl: the newest and the oldest found (machine images carry several
+# versions side by side); otherwise whatever is on PATH; otherwise Debian's.
+kubectls=()
+for dir in /usr/lib/google-cloud-sdk/bin /usr/local/bin /usr/bin; do
+  for k in "$dir"/kubectl.1.*; do [ -x "$k" ] && kubectls+=("$k"); done
+done
+if [ ${#kubectls[@]} -gt 0 ]; then
+  mapfile -t sorted < <(printf '%s\n' "${kubectls[@]}" | sort -t. -k3,3n | uniq)
+  newest=${sorted[${#sorted[@]}-1]}
+  oldest=${sorted[0]}
+  export MC_KUBECTLS="$newest:$oldest"
+  export MC_KUBECTL_DIR=$(dirname "$newest")
+else
+  if ! command -v kubectl >/dev/null 2>&1; then
+    log "installing kubectl (Debian kubernetes-client)"
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+    else
+      sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client >/dev/null
+    fi
+  fi
+  export MC_KUBECTLS=$(command -v kubectl)
+fi
+export MC_REQUIRE_KUBECTL=1
+log "kubectl under test: ${MC_KUBECTLS//:/ }"
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "cargo test"
+cargo test --workspace --locked -- --test-threads 2
