@@ -159,6 +159,17 @@ async fn watcher_relists_after_410_gone() {
     task.abort();
 }
 
+/// Waits until `name` no longer exists.
+async fn wait_gone<K>(api: &Api<K>, name: &str, what: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    common::eventually_async(Duration::from_secs(10), what, || async {
+        api.get_opt(name).await.unwrap().is_none()
+    })
+    .await;
+}
+
 async fn deployment_with_replicaset(
     client: &kube::Client,
     ns: &str,
@@ -199,16 +210,7 @@ async fn garbage_collection_background_foreground_orphan() {
         .await
         .unwrap();
     assert!(deploys.get_opt("bg").await.unwrap().is_none());
-    for _ in 0..500 {
-        if rss.get_opt("bg-rs").await.unwrap().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        rss.get_opt("bg-rs").await.unwrap().is_none(),
-        "background GC deleted the dependent"
-    );
+    wait_gone(&rss, "bg-rs", "background GC deleted the dependent").await;
 
     // Foreground: a dependent with blockOwnerDeletion holds the owner until
     // it is gone; here a finalizer on the dependent makes that observable.
@@ -246,16 +248,7 @@ async fn garbage_collection_background_foreground_orphan() {
     )
     .await
     .unwrap();
-    for _ in 0..500 {
-        if deploys.get_opt("fg").await.unwrap().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        deploys.get_opt("fg").await.unwrap().is_none(),
-        "owner removed after its blocking dependent"
-    );
+    wait_gone(&deploys, "fg", "owner removed after its blocking dependent").await;
 
     // Orphan: the dependent stays, without the owner reference.
     deployment_with_replicaset(&client, "default", "or", true).await;
@@ -264,13 +257,7 @@ async fn garbage_collection_background_foreground_orphan() {
         ..Default::default()
     };
     deploys.delete("or", &dp).await.unwrap();
-    for _ in 0..500 {
-        if deploys.get_opt("or").await.unwrap().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(deploys.get_opt("or").await.unwrap().is_none());
+    wait_gone(&deploys, "or", "object deleted").await;
     let rs = rss.get("or-rs").await.unwrap();
     assert!(rs.metadata.owner_references.unwrap_or_default().is_empty());
 
@@ -287,16 +274,7 @@ async fn garbage_collection_background_foreground_orphan() {
         .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(&PostParams::default(), &late).await.unwrap();
-    for _ in 0..500 {
-        if cms.get_opt("late").await.unwrap().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        cms.get_opt("late").await.unwrap().is_none(),
-        "dangling dependent collected"
-    );
+    wait_gone(&cms, "late", "dangling dependent collected").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -314,16 +292,7 @@ async fn deleting_a_namespace_deletes_everything_in_it() {
             .unwrap();
     }
     nss.delete("gone", &DeleteParams::default()).await.unwrap();
-    for _ in 0..1000 {
-        if nss.get_opt("gone").await.unwrap().is_none() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(
-        nss.get_opt("gone").await.unwrap().is_none(),
-        "namespace removed"
-    );
+    wait_gone(&nss, "gone", "namespace removed").await;
     assert!(
         cms.list(&ListParams::default())
             .await
