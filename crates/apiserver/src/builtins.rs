@@ -45,6 +45,8 @@ const DEFS: &[Def] = &[
     Def { group: "batch", version: "v1", plural: "jobs", kind: "Job", namespaced: true, short: NONE, categories: ALL, status: true, scale: false, fields: &["status.successful"] },
     Def { group: "batch", version: "v1", plural: "cronjobs", kind: "CronJob", namespaced: true, short: &["cj"], categories: ALL, status: true, scale: false, fields: NONE },
     Def { group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", namespaced: true, short: &["hpa"], categories: ALL, status: true, scale: false, fields: NONE },
+    Def { group: "autoscaling", version: "v1", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", namespaced: true, short: &["hpa"], categories: ALL, status: true, scale: false, fields: NONE },
+    Def { group: "scheduling.k8s.io", version: "v1", plural: "priorityclasses", kind: "PriorityClass", namespaced: false, short: &["pc"], categories: NONE, status: false, scale: false, fields: NONE },
     Def { group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", kind: "Role", namespaced: true, short: NONE, categories: NONE, status: false, scale: false, fields: NONE },
     Def { group: "rbac.authorization.k8s.io", version: "v1", plural: "rolebindings", kind: "RoleBinding", namespaced: true, short: NONE, categories: NONE, status: false, scale: false, fields: NONE },
     Def { group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterroles", kind: "ClusterRole", namespaced: false, short: NONE, categories: NONE, status: false, scale: false, fields: NONE },
@@ -75,7 +77,13 @@ pub fn builtin_resources() -> Vec<ResourceInfo> {
             status: d.status,
             scale: d.scale.then(ScaleInfo::builtin),
             crd: false,
-            storage_version: d.version.into(),
+            // A resource served at several versions is stored at the first
+            // one listed (autoscaling: v2).
+            storage_version: DEFS
+                .iter()
+                .find(|o| o.group == d.group && o.plural == d.plural)
+                .map_or(d.version, |o| o.version)
+                .into(),
             schema: None,
             printer_columns: Vec::new(),
             selectable_fields: d.fields.iter().map(|s| s.to_string()).collect(),

@@ -240,10 +240,24 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     ));
                 }
             };
-            match resource_request(&shared, &parts.headers, p, &query, body, verb).await {
+            let request =
+                resource_request(&shared, &parts.headers, p, &query, body.clone(), verb);
+            let request = crate::ssa::with_request(&parts.headers, &query, request);
+            // Field validation (`fieldValidation`) of the writes it makes.
+            let (result, warnings) = crate::schema::with_request(
+                &parts.method,
+                &parts.headers,
+                &query,
+                body,
+                request,
+            )
+            .await;
+            let mut response = match result {
                 Ok(r) => r,
                 Err(e) => error_response(&e),
-            }
+            };
+            crate::schema::add_warnings(&mut response, &warnings);
+            response
         }
     }
 }
@@ -401,10 +415,8 @@ fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     if ct.contains("protobuf") {
-        return Err(ApiError::new(
-            Reason::UnsupportedMediaType,
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml".to_string(),
-        ));
+        return crate::protobuf::decode_request(body)
+            .map_err(|e| ApiError::new(Reason::UnsupportedMediaType, e.to_string()));
     }
     if ct.contains("yaml") {
         let v: Value = serde_yaml::from_slice(body)

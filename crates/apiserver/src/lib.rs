@@ -15,8 +15,11 @@
 //! against it.
 //!
 //! Storage is in memory behind [`store::Inner`]; every write passes through
-//! one place ([`store::WriteLog`]) so that persistence can be added there.
+//! one place ([`store::WriteLog`]), where [`Config::data_dir`] adds a durable
+//! log and snapshots ([`persist`]). Faults can be injected from code
+//! ([`ApiServer::faults`]) or over HTTP (`/admin/*`, with [`Config::admin`]).
 
+mod admin;
 pub mod background;
 pub mod builtins;
 pub mod crd;
@@ -25,8 +28,11 @@ pub mod error;
 pub mod faults;
 mod http;
 pub mod objects;
+pub mod persist;
+mod protobuf;
 pub mod registry;
 mod scale;
+pub mod schema;
 mod ssa;
 pub mod store;
 mod table;
@@ -34,7 +40,7 @@ mod watch;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -61,6 +67,14 @@ pub struct Config {
     pub tls: bool,
     /// Events kept per resource for watches; older positions get 410 Gone.
     pub history_limit: usize,
+    /// Keep every acknowledged write in this directory across restarts
+    /// (see [`persist`]); `None` keeps everything in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// How writes to `data_dir` are made durable and when the log is compacted.
+    pub persistence: persist::Options,
+    /// Serve `/admin/faults`, `/admin/close-watches` and `/admin/compact`
+    /// (fault injection over HTTP; see [`faults`]).
+    pub admin: bool,
 }
 
 impl Default for Config {
@@ -69,6 +83,9 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: false,
             history_limit: 100_000,
+            data_dir: None,
+            persistence: persist::Options::default(),
+            admin: false,
         }
     }
 }
@@ -83,6 +100,11 @@ pub enum StartError {
     },
     #[error("cannot generate the TLS certificate: {0}")]
     Tls(String),
+    /// The data directory cannot be used: unreadable, locked by another
+    /// server, or damaged somewhere other than a torn final write (the error
+    /// names the file and byte offset).
+    #[error("cannot load the data directory: {0}")]
+    Persistence(#[from] persist::PersistError),
 }
 
 /// Request counters by verb and resource, readable from tests.
@@ -182,6 +204,7 @@ pub struct ApiServer {
     ca_pem: Option<String>,
     stop: tokio_watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    persistence: Option<persist::Persistence>,
 }
 
 impl ApiServer {
@@ -199,13 +222,27 @@ impl ApiServer {
         })?;
         let (bg_tx, bg_rx) = mpsc::unbounded_channel();
         let resources = store::Resources::new(builtins::builtin_resources());
-        let mut inner = store::Inner::new(resources, config.history_limit, bg_tx);
+        let mut inner = store::Inner::new(resources, config.history_limit, bg_tx.clone());
+        let persistence = match &config.data_dir {
+            Some(dir) => {
+                let (p, loaded) = persist::Persistence::open(dir, config.persistence.clone())?;
+                persist::restore(&mut inner, loaded, &bg_tx);
+                inner.set_log(p.writer());
+                Some(p)
+            }
+            None => None,
+        };
+        drop(bg_tx);
         let ns_info = inner
             .resources
             .get("", "v1", "namespaces")
             .cloned()
             .expect("namespaces are built in");
         for ns in builtins::INITIAL_NAMESPACES {
+            let gr = ns_info.group_resource();
+            if inner.get(&gr, &(String::new(), ns.to_string())).is_some() {
+                continue;
+            }
             objects::create(
                 &mut inner,
                 &ns_info,
@@ -233,17 +270,27 @@ impl ApiServer {
         };
         let _ = scheme;
         let (stop, stop_rx) = tokio_watch::channel(false);
-        let router = http::router(shared.clone());
-        let tasks = vec![
+        let mut router = http::router(shared.clone());
+        if config.admin {
+            router = admin::router(shared.clone()).merge(router);
+        }
+        let mut tasks = vec![
             tokio::spawn(serve(listener, router, tls, stop_rx)),
             tokio::spawn(background::run(shared.clone(), bg_rx)),
         ];
+        if let Some(p) = &persistence {
+            tasks.push(tokio::spawn(persist::run_compactor(
+                p.clone(),
+                shared.clone(),
+            )));
+        }
         Ok(Self {
             shared,
             addr,
             ca_pem,
             stop,
             tasks,
+            persistence,
         })
     }
 
@@ -277,6 +324,11 @@ impl ApiServer {
     /// Direct access to the shared state (tests and embedding).
     pub fn shared(&self) -> &Arc<Shared> {
         &self.shared
+    }
+
+    /// The open data directory, when started with one.
+    pub fn persistence(&self) -> Option<&persist::Persistence> {
+        self.persistence.as_ref()
     }
 
     /// Forgets watch history up to the current resourceVersion, so that any
@@ -316,11 +368,15 @@ impl ApiServer {
         std::fs::write(path, self.kubeconfig())
     }
 
-    /// Stops serving; open connections are closed.
+    /// Stops serving; open connections are closed. With a data directory,
+    /// writing stops too and the directory is released for the next start.
     pub fn stop(&self) {
         let _ = self.stop.send(true);
         for t in &self.tasks {
             t.abort();
+        }
+        if let Some(p) = &self.persistence {
+            p.close();
         }
     }
 }

@@ -283,6 +283,7 @@ pub fn create(
         ));
     }
     normalize_type(&mut obj, info)?;
+    crate::schema::admit(info, &mut obj, None)?;
     let ns = resolve_namespace(info, url_ns, &mut obj)?;
     let gr = info.group_resource();
     if info.crd && crd::is_terminating(inner, &info.group, &info.plural) {
@@ -360,6 +361,7 @@ pub fn create(
         // (the strategies' PrepareForCreate reset it).
         o.remove("status");
     }
+    crate::schema::check(info, &name, &obj, None)?;
     prepare_kind(inner, info, None, &mut obj)?;
     crate::ssa::track_write(info, None, &mut obj, Sub::Main);
     if dry_run {
@@ -531,6 +533,7 @@ fn commit_update(
         return Err(ApiError::bad_request("the object must be a JSON object"));
     }
     normalize_type(&mut new, info)?;
+    crate::schema::admit(info, &mut new, Some(old))?;
     let name = &key.1;
     match meta_str(&new, "name") {
         Some(n) if !n.is_empty() && n != name => {
@@ -675,6 +678,7 @@ fn commit_update(
             ));
         }
     }
+    crate::schema::check(info, name, &new, Some(old))?;
     prepare_kind(inner, info, Some(old), &mut new)?;
     if tracks_generation(&info.group, &info.plural, info.crd)
         && strip_for_generation(&new, info.status) != strip_for_generation(old, info.status)

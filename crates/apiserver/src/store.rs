@@ -60,6 +60,16 @@ pub struct Event {
     pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
     pub prev: Option<Arc<Value>>,
+    /// `object` as JSON, encoded once and shared by every watcher.
+    pub encoded: Arc<std::sync::OnceLock<Vec<u8>>>,
+}
+
+impl Event {
+    /// `object` serialised as JSON (computed on first use).
+    pub fn object_json(&self) -> &[u8] {
+        self.encoded
+            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
+    }
 }
 
 /// A durable record of one committed write, for persistence.
@@ -418,6 +428,7 @@ impl Inner {
                 ty,
                 object: obj.clone(),
                 prev: prev.clone(),
+                encoded: Default::default(),
             },
         );
         self.derive_background(gr, &key, prev.as_deref(), Some(&obj));
@@ -446,6 +457,7 @@ impl Inner {
                 ty: EventType::Deleted,
                 object: last.clone(),
                 prev: Some(prev.clone()),
+                encoded: Default::default(),
             },
         );
         self.derive_background(gr, key, Some(&prev), None);

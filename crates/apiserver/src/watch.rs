@@ -195,7 +195,12 @@ pub fn watch(
                         let before = ev.prev.as_ref().map(|p| filter.matches(p));
                         if let Some(ty) = visible_type(ev.ty, before, now) {
                             let obj = at_version(&ev.object, &info);
-                            if tx.send(event_line(ty, &obj)).await.is_err() {
+                            let line = if Arc::ptr_eq(&obj, &ev.object) {
+                                encoded_event_line(ty, ev.object_json())
+                            } else {
+                                event_line(ty, &obj)
+                            };
+                            if tx.send(line).await.is_err() {
                                 return;
                             }
                         }
@@ -223,6 +228,18 @@ pub fn watch(
         }
     });
     Ok(watch_response(stream_body(rx)))
+}
+
+/// A watch event line around an object already encoded as JSON (the same
+/// bytes as [`event_line`] produces).
+fn encoded_event_line(ty: &str, object: &[u8]) -> bytes::Bytes {
+    let mut out = Vec::with_capacity(object.len() + ty.len() + 24);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    out.extend_from_slice(object);
+    out.extend_from_slice(b"}\n");
+    bytes::Bytes::from(out)
 }
 
 struct WatchGuard(Arc<Shared>);

@@ -730,6 +730,10 @@ fn spawn_child(dir: &Path) -> ChildServer {
     ChildServer { child, url }
 }
 
+/// Acknowledged writes: the object's name and its last acknowledged state
+/// (`None` once deleted).
+type Acked = Arc<Mutex<Vec<(String, Option<Vec<u8>>)>>>;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
@@ -739,7 +743,7 @@ async fn kill_9_loses_no_acknowledged_write() {
 
     // N acknowledged writes: creates, updates and deletes...
     let n = 300;
-    let acked: Arc<Mutex<Vec<(String, Option<Vec<u8>>)>>> = Arc::default();
+    let acked: Acked = Arc::default();
     for i in 0..n {
         let r = http
             .post(

@@ -417,7 +417,7 @@ async fn other_writes_are_recorded_as_updates() {
         .iter()
         .map(|e| e["operation"].as_str().unwrap())
         .collect();
-    assert_eq!(ops, ["Apply", "Update"]);
+    assert_eq!(ops, ["Apply", "Update", "Update"]);
 
     // A write that changes nothing keeps the object as it is.
     let (code, same) = api

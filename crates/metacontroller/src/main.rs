@@ -1,33 +1,64 @@
 //! The `metacontroller` binary.
 //!
+//! - `run` (the default when no subcommand is given): runs the controller
+//!   engine against a cluster, configured in-cluster or from `--kubeconfig`
+//!   / `$KUBECONFIG`. Flags keep Metacontroller's names and defaults, so
+//!   existing manifests and Helm values work unchanged.
 //! - `dev`: starts the embedded Kubernetes-compatible API server, writes a
-//!   kubeconfig for it and installs the Metacontroller CRDs: a cluster in one
-//!   command, for development and examples.
+//!   kubeconfig for it, installs the Metacontroller CRDs and runs the engine
+//!   against it in-process: a cluster in one command, for development and
+//!   examples.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
-use anyhow::Context;
-use clap::{Parser, Subcommand};
+use anyhow::{Context, bail};
+use clap::{ArgAction, Args, Parser, Subcommand};
+use kube::api::PostParams;
+use kube::core::ApiResource;
+use metacontroller_api::GoDuration;
+use metacontroller_apply::Selector;
+use metacontroller_engine::object::RawObject;
+use metacontroller_engine::serve::{parse_bind_address, serve_health, serve_metrics};
+use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
     name = "metacontroller",
     version,
-    about = "Turn a webhook into a Kubernetes controller"
+    about = "Turn a webhook into a Kubernetes controller",
+    args_conflicts_with_subcommands = true
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controllers against a cluster (the default).
+    Run(RunArgs),
     /// Run on the embedded API server: no cluster needed.
     Dev(DevArgs),
 }
 
-#[derive(clap::Args)]
+#[derive(Args, Clone)]
+struct RunArgs {
+    /// Path to a kubeconfig; in-cluster configuration or $KUBECONFIG when
+    /// unset.
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Args, Clone)]
 struct DevArgs {
     /// Port of the embedded API server (0 picks a free one).
     #[arg(long, default_value_t = 0)]
@@ -41,24 +72,253 @@ struct DevArgs {
     /// Where to write the kubeconfig for kubectl and other clients.
     #[arg(long, default_value = ".metacontroller/kubeconfig")]
     kubeconfig_out: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+fn go_duration(text: &str) -> Result<Duration, String> {
+    GoDuration::parse(text)
+        .map_err(|e| e.to_string())?
+        .to_std()
+        .ok_or_else(|| format!("duration {text:?} must not be negative"))
+}
+
+/// Flags of the control loop, with Metacontroller's names and defaults.
+#[derive(Args, Clone)]
+struct EngineArgs {
+    /// Workers (concurrent syncs) per hosted controller.
+    #[arg(long, default_value_t = 5)]
+    workers: usize,
+    /// How often to refresh API discovery (Go duration).
+    #[arg(long, default_value = "30s", value_parser = go_duration)]
+    discovery_interval: Duration,
+    /// How often watch caches redeliver every object (Go duration).
+    #[arg(long, default_value = "30m", value_parser = go_duration)]
+    cache_flush_interval: Duration,
+    /// Requests per second to the API server.
+    #[arg(long, default_value_t = 5.0)]
+    client_go_qps: f64,
+    /// Request burst to the API server.
+    #[arg(long, default_value_t = 10)]
+    client_go_burst: u32,
+    /// Address of the /metrics endpoint; "0" disables it.
+    #[arg(long, default_value = ":9999")]
+    metrics_address: String,
+    /// Address of the /healthz and /readyz endpoints; "0" disables them.
+    #[arg(long, default_value = ":8081")]
+    health_probe_bind_address: String,
+    /// Log level: debug, info, error, panic, or an integer verbosity (higher
+    /// is more verbose; 4 shows sync activity, 5 and above everything).
+    #[arg(long, default_value = "info")]
+    zap_log_level: String,
+    /// Only host controllers whose labels match this selector.
+    #[arg(long, default_value = "")]
+    target_label_selector: String,
+    /// How children are written: dynamic-apply (server-side-apply is not
+    /// available yet).
+    #[arg(long, default_value = "dynamic-apply")]
+    apply_strategy: String,
+    /// Events per second allowed per object.
+    #[arg(long, default_value_t = 1.0 / 300.0)]
+    events_qps: f64,
+    /// Event burst per object.
+    #[arg(long, default_value_t = 25)]
+    events_burst: u32,
+    /// Field manager for server-side apply (accepted; not used yet).
+    #[arg(long, default_value = "metacontroller")]
+    apply_strategy_ssa_field_manager: String,
+    /// Profiling endpoint (accepted; not available, must stay "0").
+    #[arg(long, default_value = "0")]
+    pprof_address: String,
+    /// Leader election (not available yet; must stay false).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    leader_election: bool,
+    /// Leader election lock kind (accepted; not used).
+    #[arg(long, default_value = "leases")]
+    leader_election_resource_lock: String,
+    /// Leader election namespace (accepted; not used).
+    #[arg(long, default_value = "")]
+    leader_election_namespace: String,
+    /// Leader election lock name (accepted; not used).
+    #[arg(long, default_value = "metacontroller")]
+    leader_election_id: String,
+    /// Development logging (accepted; plain text logs are always used).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    zap_devel: bool,
+    /// Log encoder (accepted; ignored).
+    #[arg(long)]
+    zap_encoder: Option<String>,
+    /// Stack trace level (accepted; ignored).
+    #[arg(long)]
+    zap_stacktrace_level: Option<String>,
+    /// Time encoding (accepted; ignored).
+    #[arg(long)]
+    zap_time_encoding: Option<String>,
+}
+
+impl EngineArgs {
+    fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let apply_strategy: ApplyStrategy = self.apply_strategy.parse()?;
+        if apply_strategy == ApplyStrategy::ServerSideApply {
+            bail!(
+                "--apply-strategy=server-side-apply is not supported yet; use dynamic-apply (the default)"
+            );
+        }
+        if self.leader_election {
+            bail!("--leader-election is not supported yet; run a single replica");
+        }
+        if !matches!(self.pprof_address.as_str(), "" | "0") {
+            tracing::warn!(address = %self.pprof_address, "--pprof-address is not supported; ignored");
+        }
+        let target_label_selector =
+            Selector::parse(&self.target_label_selector).with_context(|| {
+                format!(
+                    "invalid --target-label-selector {:?}",
+                    self.target_label_selector
+                )
+            })?;
+        Ok(EngineConfig {
+            workers: self.workers.max(1),
+            discovery_interval: self.discovery_interval,
+            cache_flush_interval: self.cache_flush_interval,
+            target_label_selector,
+            apply_strategy,
+            events_qps: self.events_qps,
+            events_burst: self.events_burst,
+        })
+    }
+}
+
+/// Maps `--zap-log-level` to a tracing filter for this program's crates;
+/// `RUST_LOG`, when set, takes precedence.
+fn log_filter(level: &str) -> anyhow::Result<String> {
+    let ours = match level.trim().to_ascii_lowercase().as_str() {
+        "panic" | "dpanic" | "fatal" | "error" => "error",
+        "warn" | "warning" => "warn",
+        "info" | "0" => "info",
+        "debug" => "debug",
+        other => match other.parse::<u32>() {
+            Ok(1..=4) => "debug",
+            Ok(_) => "trace",
+            Err(_) => bail!("invalid --zap-log-level {level:?}"),
+        },
+    };
+    let others = if ours == "error" { "error" } else { "warn" };
+    Ok(format!(
+        "{others},metacontroller={ours},metacontroller_engine={ours},metacontroller_hooks={ours},metacontroller_apiserver={ours}"
+    ))
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
+        Ok(filter) => filter,
+        Err(_) => tracing_subscriber::EnvFilter::new(log_filter(level)?),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
-    match cli.command {
+    let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let level = match &command {
+        Command::Run(args) => args.engine.zap_log_level.clone(),
+        Command::Dev(args) => args.engine.zap_log_level.clone(),
+    };
+    init_logging(&level)?;
+    match command {
+        Command::Run(args) => run(args).await,
         Command::Dev(args) => dev(args).await,
     }
 }
 
+/// Cancels the token on Ctrl-C or SIGTERM.
+fn cancel_on_signal(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = async {
+                    match term.as_mut() {
+                        Some(t) => { t.recv().await; }
+                        None => std::future::pending::<()>().await,
+                    }
+                } => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        tracing::info!("shutting down");
+        cancel.cancel();
+    });
+}
+
+async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = parse_bind_address(address)? else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("{what}: cannot listen on {addr}"))?;
+    tracing::info!(%addr, "{what} listening");
+    Ok(Some(listener))
+}
+
+/// Runs the engine plus its HTTP endpoints until `cancel` fires.
+async fn run_engine(
+    client: kube::Client,
+    args: &EngineArgs,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let config = args.engine_config()?;
+    let mut registry = prometheus_client::registry::Registry::default();
+    let engine = Engine::new(client, config, Some(&mut registry));
+    let registry = Arc::new(registry);
+    let mut servers = tokio::task::JoinSet::new();
+    if let Some(listener) = bind("metrics server", &args.metrics_address).await? {
+        servers.spawn(serve_metrics(listener, registry, cancel.clone()));
+    }
+    if let Some(listener) = bind("health probes", &args.health_probe_bind_address).await? {
+        servers.spawn(serve_health(listener, cancel.clone()));
+    }
+    let result = engine.run(cancel.clone()).await;
+    cancel.cancel();
+    while servers.join_next().await.is_some() {}
+    result?;
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("loading Kubernetes client configuration")?,
+    };
+    let client = metacontroller_engine::client::build_client(
+        config,
+        args.engine.client_go_qps,
+        args.engine.client_go_burst,
+    )?;
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    run_engine(client, &args.engine, cancel).await
+}
+
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
+    // Validate the engine flags before starting anything.
+    args.engine.engine_config()?;
     let config = metacontroller_apiserver::Config {
         bind: SocketAddr::new(args.address, args.port),
         tls: args.tls,
@@ -72,8 +332,167 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", args.kubeconfig_out.display()))?;
     let path = std::fs::canonicalize(&args.kubeconfig_out)?;
     tracing::info!(url = %server.url(), "embedded API server listening");
+
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig())?;
+    let client_config =
+        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = metacontroller_engine::client::build_client(
+        client_config,
+        args.engine.client_go_qps,
+        args.engine.client_go_burst,
+    )?;
+    install_crds(&client).await?;
     println!("export KUBECONFIG={}", path.display());
-    tokio::signal::ctrl_c().await?;
-    tracing::info!("shutting down");
+
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let result = run_engine(client, &args.engine, cancel).await;
+    server.stop();
+    result
+}
+
+/// Creates the Metacontroller CRDs (existing ones are left alone).
+async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
+    let resource = ApiResource {
+        group: "apiextensions.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        plural: "customresourcedefinitions".into(),
+    };
+    let api: kube::Api<RawObject> = kube::Api::all_with(client.clone(), &resource);
+    for crd in metacontroller_api::crds() {
+        let value = serde_json::to_value(&crd)?;
+        match api
+            .create(&PostParams::default(), &RawObject::new(value))
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "installing CRD {}",
+                        crd.metadata.name.as_deref().unwrap_or_default()
+                    )
+                });
+            }
+        }
+    }
+    tracing::info!("Metacontroller CRDs installed");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_is_the_default_command() {
+        let cli =
+            Cli::try_parse_from(["metacontroller", "--workers=7", "--discovery-interval=20s"])
+                .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.engine.workers, 7);
+        assert_eq!(cli.run.engine.discovery_interval, Duration::from_secs(20));
+        let cli = Cli::try_parse_from(["metacontroller", "run", "--cache-flush-interval", "1m30s"])
+            .unwrap();
+        let Some(Command::Run(args)) = cli.command else {
+            panic!("expected run")
+        };
+        assert_eq!(args.engine.cache_flush_interval, Duration::from_secs(90));
+    }
+
+    #[test]
+    fn defaults_match_metacontroller() {
+        let cli = Cli::try_parse_from(["metacontroller"]).unwrap();
+        let e = &cli.run.engine;
+        assert_eq!(e.workers, 5);
+        assert_eq!(e.discovery_interval, Duration::from_secs(30));
+        assert_eq!(e.cache_flush_interval, Duration::from_secs(1800));
+        assert_eq!(e.client_go_qps, 5.0);
+        assert_eq!(e.client_go_burst, 10);
+        assert_eq!(e.metrics_address, ":9999");
+        assert_eq!(e.health_probe_bind_address, ":8081");
+        assert_eq!(e.apply_strategy, "dynamic-apply");
+        assert_eq!(e.events_burst, 25);
+        assert!(!e.leader_election);
+        let config = e.engine_config().unwrap();
+        assert!(config.target_label_selector.is_everything());
+    }
+
+    #[test]
+    fn manifest_flags_are_accepted() {
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "--zap-log-level=4",
+            "--discovery-interval=20s",
+            "--cache-flush-interval=30m",
+            "--health-probe-bind-address=:8081",
+            "--zap-devel",
+            "--target-label-selector=controller-group=cicd",
+        ])
+        .unwrap();
+        assert!(cli.run.engine.zap_devel);
+        let config = cli.run.engine.engine_config().unwrap();
+        assert_eq!(
+            config.target_label_selector.to_string(),
+            "controller-group=cicd"
+        );
+    }
+
+    #[test]
+    fn unsupported_settings_are_rejected() {
+        let cli =
+            Cli::try_parse_from(["metacontroller", "--apply-strategy=server-side-apply"]).unwrap();
+        let err = cli.run.engine.engine_config().unwrap_err().to_string();
+        assert!(err.contains("not supported"), "{err}");
+        let cli = Cli::try_parse_from(["metacontroller", "--apply-strategy=bogus"]).unwrap();
+        assert!(cli.run.engine.engine_config().is_err());
+        let cli = Cli::try_parse_from(["metacontroller", "--leader-election"]).unwrap();
+        assert!(cli.run.engine.engine_config().is_err());
+        assert!(Cli::try_parse_from(["metacontroller", "--discovery-interval=-1s"]).is_err());
+        assert!(Cli::try_parse_from(["metacontroller", "--discovery-interval=soon"]).is_err());
+    }
+
+    #[test]
+    fn dev_keeps_its_flags() {
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "dev",
+            "--port",
+            "6443",
+            "--tls",
+            "--workers",
+            "2",
+        ])
+        .unwrap();
+        let Some(Command::Dev(args)) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(args.port, 6443);
+        assert!(args.tls);
+        assert_eq!(args.engine.workers, 2);
+    }
+
+    #[test]
+    fn log_levels() {
+        assert!(
+            log_filter("info")
+                .unwrap()
+                .contains("metacontroller_engine=info")
+        );
+        assert!(
+            log_filter("4")
+                .unwrap()
+                .contains("metacontroller_engine=debug")
+        );
+        assert!(
+            log_filter("5")
+                .unwrap()
+                .contains("metacontroller_engine=trace")
+        );
+        assert!(log_filter("error").unwrap().starts_with("error,"));
+        assert!(log_filter("loud").is_err());
+    }
 }

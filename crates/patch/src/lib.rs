@@ -18,6 +18,10 @@
 //! fails is 422 Invalid, and a strategic merge patch for a kind without
 //! built-in metadata (a custom resource) is 415 UnsupportedMediaType.
 //!
+//! The [`managed`] module holds the field management of server-side apply:
+//! field sets in Kubernetes' `FieldsV1` encoding, merging an applied
+//! configuration, and moving ownership between field managers.
+//!
 //! Every function leaves its inputs untouched and returns a new value.
 //!
 //! This crate is deliberately self-contained: it must not depend on HTTP,
@@ -27,6 +31,7 @@
 mod builtin;
 mod error;
 mod jsonpatch;
+pub mod managed;
 mod merge;
 mod schema;
 mod strategic;

@@ -1,0 +1,258 @@
+//! Bringing observed children to the desired set with dynamic apply.
+//!
+//! 1. Observed children missing from the desired set are deleted (background
+//!    propagation, UID precondition); children already terminating are left
+//!    alone.
+//! 2. Desired children that do not exist are created with the
+//!    `metacontroller.k8s.io/last-applied-configuration` annotation (set
+//!    before the owner reference is added) and a controller owner reference
+//!    with `blockOwnerDeletion: true`; `AlreadyExists` is ignored.
+//! 3. Desired children that exist are merged three-way
+//!    ([`metacontroller_apply::apply_update`]); when that changes anything,
+//!    the update method decides: `OnDelete` leaves the child alone,
+//!    `Recreate` deletes it (the next sync creates it again), `InPlace` PUTs
+//!    the merged object with the observed resourceVersion (NotFound and
+//!    Conflict are ignored: the next sync retries). Children pending
+//!    deletion are never updated. The rolling methods behave like their
+//!    non-rolling counterparts here.
+//!
+//! Operations are independent: a failure is remembered and the others go on.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use kube::Client;
+use metacontroller_api::ChildUpdateMethod;
+use metacontroller_apply::{apply_update, claim_ownership, set_last_applied};
+use serde_json::Value;
+
+use crate::discovery::ResourceInfo;
+use crate::dynapi;
+use crate::object;
+
+/// How many writes of one sync run concurrently.
+const CONCURRENCY: usize = 8;
+
+/// Children of one type: keyed `namespace/name` (or `name`).
+pub struct ChildGroup<T> {
+    /// The type.
+    pub resource: ResourceInfo,
+    /// The update method for this type.
+    pub method: ChildUpdateMethod,
+    /// The objects.
+    pub objects: BTreeMap<String, T>,
+}
+
+/// Children by type key `Kind.apiVersion`.
+pub type Children<T> = HashMap<String, ChildGroup<T>>;
+
+/// The operations of [`manage_children`] that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", aggregate(.0.clone()).unwrap_or_default())]
+pub struct ChildErrors(pub Vec<String>);
+
+/// Joins error messages like Kubernetes' aggregate errors: one message
+/// as-is, several as `[a, b]`.
+pub fn aggregate(errors: Vec<String>) -> Option<String> {
+    match errors.len() {
+        0 => None,
+        1 => errors.into_iter().next(),
+        _ => Some(format!("[{}]", errors.join(", "))),
+    }
+}
+
+enum Op<'a> {
+    Delete(&'a ResourceInfo, &'a Value),
+    Create(&'a ResourceInfo, &'a Value),
+    Update(&'a ResourceInfo, ChildUpdateMethod, &'a Value, &'a Value),
+}
+
+/// Applies the desired children; returns the aggregated error of the
+/// operations that failed.
+pub async fn manage_children(
+    client: &Client,
+    parent: &Value,
+    observed: &Children<Arc<Value>>,
+    desired: &Children<Value>,
+) -> Result<(), ChildErrors> {
+    let mut errors = Vec::new();
+
+    let deletes: Vec<Op<'_>> = observed
+        .iter()
+        .flat_map(|(type_key, group)| {
+            let wanted = desired.get(type_key);
+            group.objects.iter().filter_map(move |(key, obj)| {
+                let keep = wanted.is_some_and(|d| d.objects.contains_key(key));
+                (!keep && !object::is_deleting(obj)).then_some(Op::Delete(&group.resource, obj))
+            })
+        })
+        .collect();
+    errors.extend(run(client, parent, deletes).await);
+
+    let mut writes = Vec::new();
+    for (type_key, group) in desired {
+        let seen = observed.get(type_key);
+        for (key, obj) in &group.objects {
+            match seen.and_then(|o| o.objects.get(key)) {
+                Some(current) => {
+                    writes.push(Op::Update(&group.resource, group.method, current, obj))
+                }
+                None => writes.push(Op::Create(&group.resource, obj)),
+            }
+        }
+    }
+    errors.extend(run(client, parent, writes).await);
+
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ChildErrors(errors))
+    }
+}
+
+async fn run(client: &Client, parent: &Value, ops: Vec<Op<'_>>) -> Vec<String> {
+    let mut errors = Vec::new();
+    let mut pending = FuturesUnordered::new();
+    let mut ops = ops.into_iter();
+    loop {
+        while pending.len() < CONCURRENCY {
+            match ops.next() {
+                Some(op) => pending.push(execute(client, parent, op)),
+                None => break,
+            }
+        }
+        match pending.next().await {
+            Some(Err(err)) => errors.push(err),
+            Some(Ok(())) => {}
+            None => return errors,
+        }
+    }
+}
+
+async fn execute(client: &Client, parent: &Value, op: Op<'_>) -> Result<(), String> {
+    match op {
+        Op::Delete(resource, obj) => delete(client, parent, resource, obj, "not desired").await,
+        Op::Create(resource, desired) => create(client, parent, resource, desired).await,
+        Op::Update(resource, method, observed, desired) => {
+            update(client, parent, resource, method, observed, desired).await
+        }
+    }
+}
+
+async fn delete(
+    client: &Client,
+    parent: &Value,
+    resource: &ResourceInfo,
+    obj: &Value,
+    why: &str,
+) -> Result<(), String> {
+    let api = dynapi::api(client, resource, object::namespace(obj));
+    tracing::info!(parent = %object::describe(parent), child = %object::describe(obj), reason = why, "deleting child");
+    match dynapi::delete_background(&api, object::name(obj), object::uid(obj)).await {
+        Ok(()) => Ok(()),
+        Err(err) if err.is_not_found() => Ok(()),
+        Err(err) => Err(format!("can't delete {}: {err}", object::describe(obj))),
+    }
+}
+
+async fn create(
+    client: &Client,
+    parent: &Value,
+    resource: &ResourceInfo,
+    desired: &Value,
+) -> Result<(), String> {
+    let mut obj = desired.clone();
+    set_last_applied(&mut obj, desired).map_err(|e| e.to_string())?;
+    claim_ownership(&mut obj, parent);
+    let api = dynapi::api(client, resource, object::namespace(&obj));
+    tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child");
+    match dynapi::create(&api, obj).await {
+        Ok(_) => Ok(()),
+        Err(err) if err.is_already_exists() => {
+            tracing::info!(child = %object::describe(desired), "child already exists");
+            Ok(())
+        }
+        Err(err) => Err(format!("can't create {}: {err}", object::describe(desired))),
+    }
+}
+
+async fn update(
+    client: &Client,
+    parent: &Value,
+    resource: &ResourceInfo,
+    method: ChildUpdateMethod,
+    observed: &Value,
+    desired: &Value,
+) -> Result<(), String> {
+    let new_obj = match apply_update(observed, desired) {
+        Ok(None) => return Ok(()),
+        Ok(Some(new_obj)) => new_obj,
+        Err(err) => {
+            return Err(format!(
+                "can't update {}: {err}",
+                object::describe(observed)
+            ));
+        }
+    };
+    if object::is_deleting(observed) {
+        tracing::info!(child = %object::describe(observed), "not updating child: pending deletion");
+        return Ok(());
+    }
+    match method.without_rolling() {
+        ChildUpdateMethod::Recreate => {
+            delete(
+                client,
+                parent,
+                resource,
+                observed,
+                "Recreate update strategy",
+            )
+            .await
+        }
+        ChildUpdateMethod::InPlace => {
+            let api = dynapi::api(client, resource, object::namespace(observed));
+            tracing::info!(parent = %object::describe(parent), child = %object::describe(observed), "updating child in place");
+            match dynapi::replace(&api, new_obj).await {
+                Ok(_) => Ok(()),
+                Err(err) if err.is_not_found() || err.is_conflict() => {
+                    tracing::debug!(child = %object::describe(observed), error = %err, "child update skipped");
+                    Ok(())
+                }
+                Err(err) => Err(format!(
+                    "can't update {}: {err}",
+                    object::describe(observed)
+                )),
+            }
+        }
+        _ => {
+            tracing::trace!(child = %object::describe(observed), "not updating child: OnDelete update strategy");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_errors_display_aggregated() {
+        assert_eq!(ChildErrors(vec!["x".into()]).to_string(), "x");
+        assert_eq!(
+            ChildErrors(vec!["x".into(), "y".into()]).to_string(),
+            "[x, y]"
+        );
+    }
+
+    #[test]
+    fn aggregates_like_kubernetes() {
+        assert_eq!(aggregate(vec![]), None);
+        assert_eq!(aggregate(vec!["a".into()]).as_deref(), Some("a"));
+        assert_eq!(
+            aggregate(vec!["a".into(), "b".into()]).as_deref(),
+            Some("[a, b]")
+        );
+    }
+}

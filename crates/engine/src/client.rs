@@ -1,0 +1,136 @@
+//! The Kubernetes client: kube-rs with client-side request throttling.
+//!
+//! [`RateLimitLayer`] is a tower layer that delays requests so that at most
+//! `qps` requests per second start on average, with bursts of up to `burst`
+//! (client-go's `--client-go-qps` / `--client-go-burst`). kube-rs drives its
+//! service stack from a single buffer task, so the limit is global to the
+//! client and requests keep their order. Watches count once, when they start.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::time::Sleep;
+use tower::{Layer, Service};
+
+use crate::ratelimit::TokenBucket;
+
+/// Tower layer applying a [`TokenBucket`] to every request.
+#[derive(Clone, Copy, Debug)]
+pub struct RateLimitLayer {
+    qps: f64,
+    burst: u32,
+}
+
+impl RateLimitLayer {
+    /// At most `qps` requests per second on average, bursts of `burst`. A
+    /// `qps` that is not positive disables the limit.
+    pub fn new(qps: f64, burst: u32) -> Self {
+        RateLimitLayer { qps, burst }
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+
+    fn layer(&self, inner: S) -> RateLimit<S> {
+        RateLimit {
+            inner,
+            bucket: TokenBucket::new(self.qps, self.burst, tokio::time::Instant::now().into_std()),
+            wait: None,
+            permit: false,
+        }
+    }
+}
+
+/// The service produced by [`RateLimitLayer`].
+pub struct RateLimit<S> {
+    inner: S,
+    bucket: TokenBucket,
+    wait: Option<Pin<Box<Sleep>>>,
+    permit: bool,
+}
+
+impl<S, R> Service<R> for RateLimit<S>
+where
+    S: Service<R>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        if !self.permit {
+            if self.wait.is_none() {
+                let delay = self.bucket.reserve(tokio::time::Instant::now().into_std());
+                if delay.is_zero() {
+                    self.permit = true;
+                } else {
+                    self.wait = Some(Box::pin(tokio::time::sleep(delay)));
+                }
+            }
+            if let Some(wait) = self.wait.as_mut() {
+                if wait.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.wait = None;
+                self.permit = true;
+            }
+        }
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        self.permit = false;
+        self.inner.call(request)
+    }
+}
+
+/// Builds a kube-rs client for `config` throttled to `qps`/`burst`.
+pub fn build_client(
+    config: kube::Config,
+    qps: f64,
+    burst: u32,
+) -> Result<kube::Client, kube::Error> {
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::convert::Infallible;
+    use std::time::Duration;
+
+    #[derive(Clone)]
+    struct Echo;
+
+    impl Service<u32> for Echo {
+        type Response = u32;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<u32, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, r: u32) -> Self::Future {
+            std::future::ready(Ok(r))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttles_after_the_burst() {
+        use tower::ServiceExt;
+        let mut svc = RateLimitLayer::new(10.0, 3).layer(Echo);
+        let start = tokio::time::Instant::now();
+        for i in 0..5 {
+            let out = svc.ready().await.unwrap().call(i).await.unwrap();
+            assert_eq!(out, i);
+        }
+        // Three immediate, then two spaced 100 ms apart.
+        let elapsed = start.elapsed();
+        assert!(elapsed >= Duration::from_millis(190), "{elapsed:?}");
+        assert!(elapsed < Duration::from_millis(300), "{elapsed:?}");
+    }
+}

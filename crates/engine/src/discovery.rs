@@ -1,0 +1,191 @@
+//! API discovery: which resources the server serves, their kinds, scope and
+//! whether they have a `status` subresource.
+//!
+//! [`ResourceMap`] holds the result of the last discovery run (aggregated
+//! discovery, two requests, falling back to per-group discovery) and is
+//! refreshed every `--discovery-interval` by [`ResourceMap::run`]. Lookups
+//! that miss trigger an early refresh (at most four per second), so a CRD
+//! created just before the controller that uses it is found without waiting
+//! for the next interval.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Client;
+use kube::core::ApiResource;
+use kube::discovery::{Discovery, Scope};
+use parking_lot::RwLock;
+use tokio_util::sync::CancellationToken;
+
+/// A served resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceInfo {
+    /// Group, version, kind and plural name.
+    pub api_resource: ApiResource,
+    /// Whether objects live in namespaces.
+    pub namespaced: bool,
+    /// Whether the `status` subresource exists.
+    pub has_status: bool,
+}
+
+impl ResourceInfo {
+    /// `apiVersion` of the resource.
+    pub fn api_version(&self) -> &str {
+        &self.api_resource.api_version
+    }
+
+    /// Kind of the resource.
+    pub fn kind(&self) -> &str {
+        &self.api_resource.kind
+    }
+
+    /// API group (empty for the core group).
+    pub fn group(&self) -> &str {
+        &self.api_resource.group
+    }
+
+    /// Plural resource name.
+    pub fn plural(&self) -> &str {
+        &self.api_resource.plural
+    }
+}
+
+#[derive(Default)]
+struct Snapshot {
+    by_resource: HashMap<(String, String), ResourceInfo>,
+    by_kind: HashMap<(String, String), ResourceInfo>,
+}
+
+/// See the [module documentation](self).
+pub struct ResourceMap {
+    client: Client,
+    snapshot: RwLock<Arc<Snapshot>>,
+    refresh: tokio::sync::Mutex<Option<Instant>>,
+}
+
+/// Minimum time between two refreshes triggered by lookup misses.
+const MIN_ON_DEMAND_INTERVAL: Duration = Duration::from_millis(250);
+
+impl ResourceMap {
+    /// An empty map; call [`ResourceMap::refresh`] or [`ResourceMap::run`].
+    pub fn new(client: Client) -> Self {
+        ResourceMap {
+            client,
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            refresh: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs discovery now and replaces the map.
+    pub async fn refresh(&self) -> Result<(), kube::Error> {
+        let mut last = self.refresh.lock().await;
+        self.refresh_locked().await?;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn refresh_locked(&self) -> Result<(), kube::Error> {
+        let discovery = match Discovery::new(self.client.clone()).run_aggregated().await {
+            Ok(d) => d,
+            Err(err) => {
+                tracing::debug!(error = %err, "aggregated discovery failed, using per-group discovery");
+                Discovery::new(self.client.clone()).run().await?
+            }
+        };
+        let mut snapshot = Snapshot::default();
+        for group in discovery.groups() {
+            for version in group.versions() {
+                for (ar, caps) in group.versioned_resources(version) {
+                    let info = ResourceInfo {
+                        namespaced: caps.scope == Scope::Namespaced,
+                        has_status: caps.subresources.iter().any(|(s, _)| s.plural == "status"),
+                        api_resource: ar,
+                    };
+                    let av = info.api_resource.api_version.clone();
+                    snapshot
+                        .by_kind
+                        .entry((av.clone(), info.api_resource.kind.clone()))
+                        .or_insert_with(|| info.clone());
+                    snapshot
+                        .by_resource
+                        .insert((av, info.api_resource.plural.clone()), info);
+                }
+            }
+        }
+        tracing::trace!(
+            resources = snapshot.by_resource.len(),
+            "discovery refreshed"
+        );
+        *self.snapshot.write() = Arc::new(snapshot);
+        Ok(())
+    }
+
+    /// Refreshes unless a refresh finished less than 250 ms ago (or is
+    /// running: then waits for it).
+    async fn refresh_if_stale(&self) {
+        let mut last = self.refresh.lock().await;
+        if last.is_some_and(|t| t.elapsed() < MIN_ON_DEMAND_INTERVAL) {
+            return;
+        }
+        if let Err(err) = self.refresh_locked().await {
+            tracing::warn!(error = %err, "discovery failed");
+        }
+        *last = Some(Instant::now());
+    }
+
+    /// The resource `resource` (plural) in `api_version`, from the last
+    /// discovery run.
+    pub fn get(&self, api_version: &str, resource: &str) -> Option<ResourceInfo> {
+        self.snapshot
+            .read()
+            .by_resource
+            .get(&(api_version.to_owned(), resource.to_owned()))
+            .cloned()
+    }
+
+    /// The resource serving `kind` in `api_version`, from the last discovery
+    /// run.
+    pub fn get_by_kind(&self, api_version: &str, kind: &str) -> Option<ResourceInfo> {
+        self.snapshot
+            .read()
+            .by_kind
+            .get(&(api_version.to_owned(), kind.to_owned()))
+            .cloned()
+    }
+
+    /// Like [`ResourceMap::get`], refreshing once on a miss.
+    pub async fn resolve(&self, api_version: &str, resource: &str) -> Option<ResourceInfo> {
+        if let Some(info) = self.get(api_version, resource) {
+            return Some(info);
+        }
+        self.refresh_if_stale().await;
+        self.get(api_version, resource)
+    }
+
+    /// Like [`ResourceMap::get_by_kind`], refreshing once on a miss.
+    pub async fn resolve_kind(&self, api_version: &str, kind: &str) -> Option<ResourceInfo> {
+        if let Some(info) = self.get_by_kind(api_version, kind) {
+            return Some(info);
+        }
+        self.refresh_if_stale().await;
+        self.get_by_kind(api_version, kind)
+    }
+
+    /// Refreshes every `interval` until `cancel` fires.
+    pub async fn run(self: Arc<Self>, interval: Duration, cancel: CancellationToken) {
+        let interval = interval.max(Duration::from_millis(100));
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = ticker.tick() => {
+                    if let Err(err) = self.refresh().await {
+                        tracing::warn!(error = %err, "discovery failed");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Writes on objects of any type, as JSON, through kube-rs.
+
+use std::time::Duration;
+
+use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
+use kube::{Api, Client};
+use serde_json::Value;
+
+use crate::discovery::ResourceInfo;
+use crate::object::{self, RawObject};
+
+/// Error of an API operation.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The API server (or the transport) failed the request.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    /// The object was replaced by another one with the same name.
+    #[error("{0} was deleted and replaced (uid changed)")]
+    Replaced(String),
+}
+
+impl ApiError {
+    fn status(&self) -> Option<&kube::core::Status> {
+        match self {
+            ApiError::Kube(kube::Error::Api(status)) => Some(status),
+            _ => None,
+        }
+    }
+
+    /// 404 Not Found, or the object was replaced.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ApiError::Replaced(_)) || self.status().is_some_and(|s| s.is_not_found())
+    }
+
+    /// 409 Conflict (but not AlreadyExists).
+    pub fn is_conflict(&self) -> bool {
+        self.status()
+            .is_some_and(|s| s.is_conflict() && !s.is_already_exists())
+    }
+
+    /// 409 AlreadyExists.
+    pub fn is_already_exists(&self) -> bool {
+        self.status().is_some_and(|s| s.is_already_exists())
+    }
+
+    /// 410 Gone.
+    pub fn is_gone(&self) -> bool {
+        self.status().is_some_and(|s| s.code == 410)
+    }
+}
+
+/// An `Api` for `resource` in `namespace` (ignored for cluster-scoped
+/// resources).
+pub fn api(client: &Client, resource: &ResourceInfo, namespace: Option<&str>) -> Api<RawObject> {
+    match namespace {
+        Some(ns) if resource.namespaced && !ns.is_empty() => {
+            Api::namespaced_with(client.clone(), ns, &resource.api_resource)
+        }
+        _ => Api::all_with(client.clone(), &resource.api_resource),
+    }
+}
+
+/// GET, uncached.
+pub async fn get(api: &Api<RawObject>, name: &str) -> Result<Value, ApiError> {
+    Ok(api.get(name).await?.into_value())
+}
+
+/// POST.
+pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+    Ok(api
+        .create(&PostParams::default(), &RawObject::new(obj))
+        .await?
+        .into_value())
+}
+
+/// PUT of the whole object (carrying its resourceVersion).
+pub async fn replace(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+    let name = object::name(&obj).to_owned();
+    Ok(api
+        .replace(&name, &PostParams::default(), &RawObject::new(obj))
+        .await?
+        .into_value())
+}
+
+/// PUT to the `status` subresource.
+pub async fn replace_status(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+    let name = object::name(&obj).to_owned();
+    Ok(api
+        .replace_status(&name, &PostParams::default(), &RawObject::new(obj))
+        .await?
+        .into_value())
+}
+
+/// DELETE with background propagation and a UID precondition, so that
+/// dependents are collected even for types that default to orphaning and
+/// a replacement object with the same name is never deleted by mistake.
+pub async fn delete_background(
+    api: &Api<RawObject>,
+    name: &str,
+    uid: &str,
+) -> Result<(), ApiError> {
+    let params = DeleteParams {
+        propagation_policy: Some(PropagationPolicy::Background),
+        preconditions: Some(Preconditions {
+            uid: Some(uid.to_owned()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    api.delete(name, &params).await?;
+    Ok(())
+}
+
+/// Waits between attempts of an optimistic-concurrency retry loop (client-go's
+/// `retry.DefaultBackoff`: 4 attempts, 10 ms growing fivefold).
+const CONFLICT_BACKOFF: [Duration; 3] = [
+    Duration::from_millis(10),
+    Duration::from_millis(50),
+    Duration::from_millis(250),
+];
+
+/// Read-modify-write with conflict retries: GETs the live object (which
+/// must still have `uid`), lets `mutate` change it (returning `false` when
+/// nothing needs to change) and PUTs it, to `/status` when `status` is set.
+/// Returns the final object.
+pub async fn atomic_update(
+    api: &Api<RawObject>,
+    name: &str,
+    uid: &str,
+    status: bool,
+    mut mutate: impl FnMut(&mut Value) -> bool,
+) -> Result<Value, ApiError> {
+    let mut attempt = 0;
+    loop {
+        let mut current = get(api, name).await?;
+        if object::uid(&current) != uid {
+            return Err(ApiError::Replaced(object::describe(&current)));
+        }
+        if !mutate(&mut current) {
+            return Ok(current);
+        }
+        let result = if status {
+            replace_status(api, current).await
+        } else {
+            replace(api, current).await
+        };
+        match result {
+            Err(err) if err.is_conflict() && attempt < CONFLICT_BACKOFF.len() => {
+                tokio::time::sleep(CONFLICT_BACKOFF[attempt]).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
