@@ -391,6 +391,30 @@ fn prepare_kind(
             }
             obj["status"] = json!({"phase": "Active"});
         }
+        ("", "secrets") => {
+            // `stringData` is write-only: merged into `data` (base64) on every
+            // write, overriding keys of `data` (core/v1 Secret docs).
+            if let Some(Value::Object(string_data)) =
+                obj.as_object_mut().and_then(|o| o.remove("stringData"))
+            {
+                use base64::Engine;
+                if !obj.get("data").is_some_and(Value::is_object) {
+                    obj["data"] = json!({});
+                }
+                for (k, v) in string_data {
+                    let text = v.as_str().unwrap_or_default().to_string();
+                    obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+                }
+            }
+            if obj
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .is_empty()
+            {
+                obj["type"] = json!("Opaque");
+            }
+        }
         ("", "pods") if old.is_none() => {
             obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
         }

@@ -1032,3 +1032,28 @@ async fn request_counters_count_by_verb_and_resource() {
     assert_eq!(s.counters().get("patch", "configmaps"), 1);
     assert_eq!(s.counters().writes() - before, 2);
 }
+
+#[tokio::test]
+async fn secret_string_data_is_folded_into_data() {
+    let s = server().await;
+    let raw = Raw::new(&s);
+    let (code, sec) = raw
+        .post(
+            "/api/v1/namespaces/default/secrets",
+            json!({"metadata": {"name": "s"}, "data": {"a": "eA==", "b": "eQ=="}, "stringData": {"b": "z", "c": "w"}}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    assert_eq!(sec["data"], json!({"a": "eA==", "b": "eg==", "c": "dw=="}));
+    assert_eq!(sec["type"], "Opaque");
+    assert!(sec.get("stringData").is_none());
+    let (_, sec) = raw
+        .patch(
+            "/api/v1/namespaces/default/secrets/s",
+            "application/merge-patch+json",
+            json!({"stringData": {"a": "new"}}),
+        )
+        .await;
+    assert_eq!(sec["data"]["a"], "bmV3");
+    assert!(sec.get("stringData").is_none());
+}
