@@ -240,18 +240,12 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                     ));
                 }
             };
-            let request =
-                resource_request(&shared, &parts.headers, p, &query, body.clone(), verb);
+            let request = resource_request(&shared, &parts.headers, p, &query, body.clone(), verb);
             let request = crate::ssa::with_request(&parts.headers, &query, request);
             // Field validation (`fieldValidation`) of the writes it makes.
-            let (result, warnings) = crate::schema::with_request(
-                &parts.method,
-                &parts.headers,
-                &query,
-                body,
-                request,
-            )
-            .await;
+            let (result, warnings) =
+                crate::schema::with_request(&parts.method, &parts.headers, &query, body, request)
+                    .await;
             let mut response = match result {
                 Ok(r) => r,
                 Err(e) => error_response(&e),

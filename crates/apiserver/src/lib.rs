@@ -5,7 +5,9 @@
 //! on: resourceVersions, watch with bookmarks and `410 Gone`, optimistic
 //! concurrency, the status and scale subresources, finalizers, owner-reference
 //! garbage collection, namespace lifecycle, CustomResourceDefinitions with
-//! live discovery, JSON/merge/strategic-merge patches, and errors as `Status`
+//! live discovery and structural schemas (pruning, defaulting, validation
+//! and `fieldValidation`; see [`schema`]), JSON/merge/strategic-merge
+//! patches, and errors as `Status`
 //! objects. `kubectl`, client-go, kube-rs and the Python `kubernetes` client
 //! use it unchanged through the kubeconfig it writes.
 //!

@@ -715,6 +715,14 @@ fn commit_update(
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     crate::ssa::track_write(info, Some(old), &mut new, sub);
+    // An empty finalizer list is omitted, as Go's `omitempty` serialises it.
+    if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
+        && m.get("finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.is_empty())
+    {
+        m.remove("finalizers");
+    }
     if new == **old {
         // Nothing changed: no write, no event, same resourceVersion.
         return Ok(at_version(old, info));

@@ -511,7 +511,10 @@ fn type_matches(types: &[&str], x: &Value) -> bool {
     let has = |t: &str| types.contains(&t);
     match x {
         Value::Number(n) if n.is_f64() => {
-            has("number") || (has("integer") && n.as_f64().is_some_and(|f| f.is_finite() && f.fract() == 0.0))
+            has("number")
+                || (has("integer")
+                    && n.as_f64()
+                        .is_some_and(|f| f.is_finite() && f.fract() == 0.0))
         }
         Value::Number(_) => has("integer") || has("number"),
         other => has(json_type(other)),
@@ -541,8 +544,15 @@ fn correlated<'a>(s: &Value, old: Option<&'a Vec<Value>>, item: &Value) -> Optio
 }
 
 impl Validator {
-    fn push(&mut self, kind: ErrorKind, field: &str, value: Option<String>, detail: impl Into<String>) {
-        self.errors.push(FieldError::new(kind, field, value, detail));
+    fn push(
+        &mut self,
+        kind: ErrorKind,
+        field: &str,
+        value: Option<String>,
+        detail: impl Into<String>,
+    ) {
+        self.errors
+            .push(FieldError::new(kind, field, value, detail));
     }
 
     fn type_error(&mut self, path: &str, types: &[&str], actual: &str) {
@@ -551,7 +561,10 @@ impl Validator {
             ErrorKind::TypeInvalid,
             path,
             Some(actual.clone()),
-            format!("{path} in body must be of type {}: {actual}", types.join(",")),
+            format!(
+                "{path} in body must be of type {}: {actual}",
+                types.join(",")
+            ),
         );
     }
 
@@ -603,7 +616,10 @@ impl Validator {
                     ErrorKind::Invalid,
                     path,
                     Some(go_value(x)),
-                    format!("{} must validate at least one schema (anyOf)", go_quote(path)),
+                    format!(
+                        "{} must validate at least one schema (anyOf)",
+                        go_quote(path)
+                    ),
                 );
             }
         }
@@ -686,7 +702,11 @@ impl Validator {
             let multiple = match (n.as_i64(), factor.fract() == 0.0) {
                 (Some(i), true) if factor <= i64::MAX as f64 => i % (factor as i64) == 0,
                 _ => {
-                    let m = if factor < 1.0 { (1.0 / factor) * v } else { v / factor };
+                    let m = if factor < 1.0 {
+                        (1.0 / factor) * v
+                    } else {
+                        v / factor
+                    };
                     m.is_finite() && m.fract() == 0.0
                 }
             };
@@ -695,14 +715,21 @@ impl Validator {
                     ErrorKind::Invalid,
                     path,
                     shown(),
-                    format!("{path} in body should be a multiple of {}", go_float(factor)),
+                    format!(
+                        "{path} in body should be a multiple of {}",
+                        go_float(factor)
+                    ),
                 );
             }
         }
         if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
             let exclusive = flag(s, "exclusiveMaximum");
             if v > max || (exclusive && v == max) {
-                let rel = if exclusive { "less than" } else { "less than or equal to" };
+                let rel = if exclusive {
+                    "less than"
+                } else {
+                    "less than or equal to"
+                };
                 self.push(
                     ErrorKind::Invalid,
                     path,
@@ -1435,13 +1462,12 @@ pub(crate) fn admit(info: &ResourceInfo, obj: &mut Value, old: Option<&Value>) -
             .map(|o| serde_json::to_string(&o).unwrap_or_default())
             .unwrap_or_default();
         let body = format!("Invalid value: {}: {text}", go_quote(&patched));
-        return Err(ApiError::new(
-            Reason::Invalid,
-            format!(" \"\" is invalid: patch: {body}"),
-        )
-        .with_details(json!({
-            "causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}],
-        })));
+        return Err(
+            ApiError::new(Reason::Invalid, format!(" \"\" is invalid: patch: {body}"))
+                .with_details(json!({
+                    "causes": [{"reason": "FieldValueInvalid", "message": body, "field": "patch"}],
+                })),
+        );
     }
     Err(ApiError::bad_request(format!(
         "{kind} in version {} cannot be handled as a {kind}: {text}",
@@ -1663,16 +1689,24 @@ mod tests {
     fn nulls_of_non_nullable_fields_without_default_are_dropped() {
         let mut o = spec(json!({"replicas": 1, "name": null, "note": null, "color": null}));
         prune_nulls(&schema(), &mut o);
-        assert_eq!(o["spec"], json!({"replicas": 1, "note": null, "color": null}));
+        assert_eq!(
+            o["spec"],
+            json!({"replicas": 1, "note": null, "color": null})
+        );
     }
 
     #[test]
     fn defaults_fill_missing_and_null_fields_recursively() {
-        let mut o = spec(json!({"replicas": 1, "color": null, "ports": [{"name": "a"}, {"name": "b", "protocol": "UDP"}],
-                                "labels": {"k": null, "j": "v"}}));
+        let mut o = spec(
+            json!({"replicas": 1, "color": null, "ports": [{"name": "a"}, {"name": "b", "protocol": "UDP"}],
+                                "labels": {"k": null, "j": "v"}}),
+        );
         apply_defaults(&schema(), &mut o);
         assert_eq!(o["spec"]["color"], "red");
-        assert_eq!(o["spec"]["ports"], json!([{"name": "a", "protocol": "TCP"}, {"name": "b", "protocol": "UDP"}]));
+        assert_eq!(
+            o["spec"]["ports"],
+            json!([{"name": "a", "protocol": "TCP"}, {"name": "b", "protocol": "UDP"}])
+        );
         assert_eq!(o["spec"]["labels"], json!({"k": "x", "j": "v"}));
         assert!(o.get("status").is_none(), "no default for a missing object");
         let mut o = json!({"status": {}});
@@ -1697,7 +1731,9 @@ mod tests {
     fn type_errors_are_worded_like_kubernetes() {
         assert_eq!(
             errors(spec(json!({"replicas": "string"}))),
-            vec![r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#]
+            vec![
+                r#"spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#
+            ]
         );
         let e = validate(&schema(), &spec(json!({"replicas": "x"})));
         assert_eq!(e[0].kind.reason(), "FieldValueTypeInvalid");
@@ -1712,11 +1748,15 @@ mod tests {
         assert!(errors(spec(json!({"replicas": 2.0, "ratio": 3}))).is_empty());
         assert_eq!(
             errors(spec(json!({"replicas": 1.5}))),
-            vec![r#"spec.replicas: Invalid value: "number": spec.replicas in body must be of type integer: "number""#]
+            vec![
+                r#"spec.replicas: Invalid value: "number": spec.replicas in body must be of type integer: "number""#
+            ]
         );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "tags": "a"}))),
-            vec![r#"spec.tags: Invalid value: "string": spec.tags in body must be of type array: "string""#]
+            vec![
+                r#"spec.tags: Invalid value: "string": spec.tags in body must be of type array: "string""#
+            ]
         );
         assert_eq!(
             errors(json!({"spec": []})),
@@ -1730,31 +1770,45 @@ mod tests {
         assert!(errors(spec(json!({"replicas": 1, "port": "http"}))).is_empty());
         assert_eq!(
             errors(spec(json!({"replicas": 1, "port": true}))),
-            vec![r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#]
+            vec![
+                r#"spec.port: Invalid value: "boolean": spec.port in body must be of type integer,string: "boolean""#
+            ]
         );
         assert!(errors(spec(json!({"replicas": 1, "note": null}))).is_empty());
         assert_eq!(
             errors(spec(json!({"replicas": null}))),
-            vec![r#"spec.replicas: Invalid value: "null": spec.replicas in body must be of type integer: "null""#]
+            vec![
+                r#"spec.replicas: Invalid value: "null": spec.replicas in body must be of type integer: "null""#
+            ]
         );
     }
 
     #[test]
     fn required_enum_bounds_lengths_pattern() {
-        assert_eq!(errors(spec(json!({}))), vec!["spec.replicas: Required value"]);
+        assert_eq!(
+            errors(spec(json!({}))),
+            vec!["spec.replicas: Required value"]
+        );
         let e = validate(&schema(), &spec(json!({})));
-        assert_eq!((e[0].kind.reason(), e[0].body().as_str()), ("FieldValueRequired", "Required value"));
+        assert_eq!(
+            (e[0].kind.reason(), e[0].body().as_str()),
+            ("FieldValueRequired", "Required value")
+        );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "color": "purple"}))),
             vec![r#"spec.color: Unsupported value: "purple": supported values: "red", "green""#]
         );
         assert_eq!(
             errors(spec(json!({"replicas": 0}))),
-            vec!["spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"]
+            vec![
+                "spec.replicas: Invalid value: 0: spec.replicas in body should be greater than or equal to 1"
+            ]
         );
         assert_eq!(
             errors(spec(json!({"replicas": 11}))),
-            vec!["spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"]
+            vec![
+                "spec.replicas: Invalid value: 11: spec.replicas in body should be less than or equal to 10"
+            ]
         );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "name": "toolong"}))),
@@ -1762,7 +1816,9 @@ mod tests {
         );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "name": "a"}))),
-            vec![r#"spec.name: Invalid value: "a": spec.name in body should be at least 2 chars long"#]
+            vec![
+                r#"spec.name: Invalid value: "a": spec.name in body should be at least 2 chars long"#
+            ]
         );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "name": "AB"}))),
@@ -1801,15 +1857,23 @@ mod tests {
             errors(spec(json!({"replicas": 1, "tags": []}))),
             vec!["spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items"]
         );
-        let e = validate(&schema(), &spec(json!({"replicas": 1, "tags": ["a", "b", "c", "d"]})));
-        assert_eq!(e[0].to_string(), "spec.tags: Too many: 4: must have at most 3 items");
+        let e = validate(
+            &schema(),
+            &spec(json!({"replicas": 1, "tags": ["a", "b", "c", "d"]})),
+        );
+        assert_eq!(
+            e[0].to_string(),
+            "spec.tags: Too many: 4: must have at most 3 items"
+        );
         assert_eq!(e[0].kind.reason(), "FieldValueTooMany");
         assert_eq!(
             errors(spec(json!({"replicas": 1, "tags": ["a", "b", "a"]}))),
             vec![r#"spec.tags[2]: Duplicate value: "a""#]
         );
         assert_eq!(
-            errors(spec(json!({"replicas": 1, "ports": [{"name": "a"}, {"name": "a"}, {}]}))),
+            errors(spec(
+                json!({"replicas": 1, "ports": [{"name": "a"}, {"name": "a"}, {}]})
+            )),
             vec![
                 "spec.ports[2].name: Required value",
                 r#"spec.ports[1]: Duplicate value: map[string]interface {}{"name":"a"}"#,
@@ -1817,7 +1881,9 @@ mod tests {
         );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "tags": ["a", 1]}))),
-            vec![r#"spec.tags[1]: Invalid value: "integer": spec.tags[1] in body must be of type string: "integer""#]
+            vec![
+                r#"spec.tags[1]: Invalid value: "integer": spec.tags[1] in body must be of type string: "integer""#
+            ]
         );
     }
 
@@ -1825,14 +1891,18 @@ mod tests {
     fn additional_properties_and_property_counts() {
         assert_eq!(
             errors(spec(json!({"replicas": 1, "labels": {"k": 1}}))),
-            vec![r#"spec.labels.k: Invalid value: "integer": spec.labels.k in body must be of type string: "integer""#]
+            vec![
+                r#"spec.labels.k: Invalid value: "integer": spec.labels.k in body must be of type string: "integer""#
+            ]
         );
-        let s = json!({"type": "object", "properties": {"m": {"type": "object", "minProperties": 2}}});
+        let s =
+            json!({"type": "object", "properties": {"m": {"type": "object", "minProperties": 2}}});
         assert_eq!(
             validate(&s, &json!({"m": {"a": 1}}))[0].to_string(),
             "m: Invalid value: 1: m in body should have at least 2 properties"
         );
-        let s = json!({"type": "object", "properties": {"m": {"type": "object", "maxProperties": 1}}});
+        let s =
+            json!({"type": "object", "properties": {"m": {"type": "object", "maxProperties": 1}}});
         assert_eq!(
             validate(&s, &json!({"m": {"a": 1, "b": 2}}))[0].to_string(),
             "m: Too many: 2: must have at most 1 items"
@@ -1841,7 +1911,12 @@ mod tests {
 
     #[test]
     fn formats() {
-        assert!(errors(spec(json!({"replicas": 1, "id": "123e4567-e89b-12d3-a456-426614174000"}))).is_empty());
+        assert!(
+            errors(spec(
+                json!({"replicas": 1, "id": "123e4567-e89b-12d3-a456-426614174000"})
+            ))
+            .is_empty()
+        );
         assert_eq!(
             errors(spec(json!({"replicas": 1, "id": "nope"}))),
             vec![r#"spec.id: Invalid value: "nope": spec.id in body must be of type uuid: "nope""#]
@@ -1857,7 +1932,11 @@ mod tests {
             ("mac", "01:23:45:67:89:ab", "01:23:45"),
             ("email", "a@b.c", "nobody"),
             ("hexcolor", "#fff", "#ffff"),
-            ("uuid4", "123e4567-e89b-42d3-a456-426614174000", "123e4567-e89b-12d3-a456-426614174000"),
+            (
+                "uuid4",
+                "123e4567-e89b-42d3-a456-426614174000",
+                "123e4567-e89b-12d3-a456-426614174000",
+            ),
             ("unknown-format", "anything", ""),
         ] {
             assert!(format_matches(f, good), "{f} {good}");
@@ -1869,7 +1948,10 @@ mod tests {
     fn embedded_resources_need_type_fields() {
         assert_eq!(
             errors(spec(json!({"replicas": 1, "template": {"kind": ""}}))),
-            vec!["spec.template.apiVersion: Required value", "spec.template.kind: Required value"]
+            vec![
+                "spec.template.apiVersion: Required value",
+                "spec.template.kind: Required value"
+            ]
         );
     }
 
@@ -1896,7 +1978,8 @@ mod tests {
 
     #[test]
     fn unchanged_values_are_not_validated_again() {
-        let old = spec(json!({"replicas": 100, "name": "BAD", "ports": [{"name": "a", "protocol": 1}]}));
+        let old =
+            spec(json!({"replicas": 100, "name": "BAD", "ports": [{"name": "a", "protocol": 1}]}));
         // Only the changed field is validated.
         let new = spec(json!({"replicas": 100, "name": "BAD", "color": "blue",
                               "ports": [{"name": "b"}, {"name": "a", "protocol": 1}]}));
@@ -1904,7 +1987,10 @@ mod tests {
             .iter()
             .map(ToString::to_string)
             .collect();
-        assert_eq!(e, vec![r#"spec.color: Unsupported value: "blue": supported values: "red", "green""#]);
+        assert_eq!(
+            e,
+            vec![r#"spec.color: Unsupported value: "blue": supported values: "red", "green""#]
+        );
         assert_eq!(validate(&schema(), &new).len(), 4);
     }
 
@@ -1931,7 +2017,10 @@ mod tests {
     fn duplicates_are_found_in_document_order() {
         let body = br#"{"spec": {"a": 1, "a": 2, "b": {"c": 1, "c": 2}, "l": [{"d": 1, "d": 1}]}, "spec": {}}"#;
         assert_eq!(duplicate_fields(body, false), vec!["a", "c", "d", "spec"]);
-        assert_eq!(duplicate_fields(b"a: 1\nb: {c: 1, c: 2}\n", true), vec!["c"]);
+        assert_eq!(
+            duplicate_fields(b"a: 1\nb: {c: 1, c: 2}\n", true),
+            vec!["c"]
+        );
         assert!(duplicate_fields(b"not json", false).is_empty());
         assert_eq!(
             json_patch_errors(
@@ -1953,6 +2042,9 @@ mod tests {
         assert_eq!(go_float(1e21), "1e+21");
         assert_eq!(go_float(1.5e-7), "1.5e-07");
         assert_eq!(go_value(&json!(null)), "null");
-        assert_eq!(go_value(&json!([1, "a", null])), r#"[]interface {}{1, "a", interface {}(nil)}"#);
+        assert_eq!(
+            go_value(&json!([1, "a", null])),
+            r#"[]interface {}{1, "a", interface {}(nil)}"#
+        );
     }
 }

@@ -24,6 +24,8 @@ use metacontroller_apply::selector::Selector;
 /// Default watch length when the client gives no `timeoutSeconds`
 /// (the real server picks 30–60 minutes).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+/// Events are sent in chunks of about this many bytes.
+const CHUNK_BYTES: usize = 64 * 1024;
 /// How often a BOOKMARK is sent to clients that allow them.
 const BOOKMARK_EVERY: Duration = Duration::from_secs(10);
 
@@ -189,21 +191,30 @@ pub fn watch(
                 }
                 Ok(None) => return,
                 Ok(Some(events)) if !events.is_empty() => {
+                    // The lines of a batch go out as few chunks: one wakeup
+                    // and one socket write for many events.
+                    let mut chunk = Vec::new();
                     for ev in events {
                         pos = ev.rv;
                         let now = filter.matches(&ev.object);
                         let before = ev.prev.as_ref().map(|p| filter.matches(p));
                         if let Some(ty) = visible_type(ev.ty, before, now) {
                             let obj = at_version(&ev.object, &info);
-                            let line = if Arc::ptr_eq(&obj, &ev.object) {
-                                encoded_event_line(ty, ev.object_json())
+                            if Arc::ptr_eq(&obj, &ev.object) {
+                                push_event_line(&mut chunk, ty, ev.object_json());
                             } else {
-                                event_line(ty, &obj)
-                            };
-                            if tx.send(line).await.is_err() {
-                                return;
+                                chunk.extend_from_slice(&event_line(ty, &obj));
+                            }
+                            if chunk.len() >= CHUNK_BYTES {
+                                let full = std::mem::take(&mut chunk);
+                                if tx.send(full.into()).await.is_err() {
+                                    return;
+                                }
                             }
                         }
+                    }
+                    if !chunk.is_empty() && tx.send(chunk.into()).await.is_err() {
+                        return;
                     }
                     continue;
                 }
@@ -214,6 +225,9 @@ pub fn watch(
                     if changed.is_err() {
                         return;
                     }
+                    // Let concurrent writes land first, so that a busy
+                    // table is read in batches rather than event by event.
+                    tokio::task::yield_now().await;
                 }
                 _ = tokio::time::sleep_until(deadline) => return,
                 _ = tokio::time::sleep_until(next_bookmark), if bookmarks => {
@@ -230,16 +244,15 @@ pub fn watch(
     Ok(watch_response(stream_body(rx)))
 }
 
-/// A watch event line around an object already encoded as JSON (the same
-/// bytes as [`event_line`] produces).
-fn encoded_event_line(ty: &str, object: &[u8]) -> bytes::Bytes {
-    let mut out = Vec::with_capacity(object.len() + ty.len() + 24);
+/// Appends a watch event line around an object already encoded as JSON
+/// (the same bytes as [`event_line`] produces).
+fn push_event_line(out: &mut Vec<u8>, ty: &str, object: &[u8]) {
+    out.reserve(object.len() + ty.len() + 24);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(ty.as_bytes());
     out.extend_from_slice(b"\",\"object\":");
     out.extend_from_slice(object);
     out.extend_from_slice(b"}\n");
-    bytes::Bytes::from(out)
 }
 
 struct WatchGuard(Arc<Shared>);

@@ -1,4 +1,6 @@
-//! Bringing observed children to the desired set with dynamic apply.
+//! Bringing observed children (or attachments) to the desired set, with
+//! dynamic apply or, when [`ApplyOptions`] say so, server-side apply
+//! ([`crate::ssa`], which documents its own create and update steps).
 //!
 //! 1. Observed children missing from the desired set are deleted (background
 //!    propagation, UID precondition); children already terminating are left
@@ -14,9 +16,11 @@
 //!    the merged object with the observed resourceVersion (NotFound and
 //!    Conflict are ignored: the next sync retries). Children pending
 //!    deletion are never updated. The rolling methods behave like their
-//!    non-rolling counterparts here.
+//!    non-rolling counterparts here: the rollout has already decided which
+//!    revision's desired state each child gets.
 //!
 //! Operations are independent: a failure is remembered and the others go on.
+//! Step 1 is the same for both apply strategies.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -31,6 +35,7 @@ use serde_json::Value;
 use crate::discovery::ResourceInfo;
 use crate::dynapi;
 use crate::object;
+use crate::ssa::{self, ApplyOptions};
 
 /// How many writes of one sync run concurrently.
 const CONCURRENCY: usize = 8;
@@ -69,10 +74,11 @@ enum Op<'a> {
     Update(&'a ResourceInfo, ChildUpdateMethod, &'a Value, &'a Value),
 }
 
-/// Applies the desired children; returns the aggregated error of the
-/// operations that failed.
+/// Applies the desired children with `apply`; returns the aggregated error
+/// of the operations that failed.
 pub async fn manage_children(
     client: &Client,
+    apply: &ApplyOptions,
     parent: &Value,
     observed: &Children<Arc<Value>>,
     desired: &Children<Value>,
@@ -89,7 +95,7 @@ pub async fn manage_children(
             })
         })
         .collect();
-    errors.extend(run(client, parent, deletes).await);
+    errors.extend(run(client, apply, parent, deletes).await);
 
     let mut writes = Vec::new();
     for (type_key, group) in desired {
@@ -103,7 +109,7 @@ pub async fn manage_children(
             }
         }
     }
-    errors.extend(run(client, parent, writes).await);
+    errors.extend(run(client, apply, parent, writes).await);
 
     if errors.is_empty() {
         Ok(())
@@ -112,14 +118,19 @@ pub async fn manage_children(
     }
 }
 
-async fn run(client: &Client, parent: &Value, ops: Vec<Op<'_>>) -> Vec<String> {
+async fn run(
+    client: &Client,
+    apply: &ApplyOptions,
+    parent: &Value,
+    ops: Vec<Op<'_>>,
+) -> Vec<String> {
     let mut errors = Vec::new();
     let mut pending = FuturesUnordered::new();
     let mut ops = ops.into_iter();
     loop {
         while pending.len() < CONCURRENCY {
             match ops.next() {
-                Some(op) => pending.push(execute(client, parent, op)),
+                Some(op) => pending.push(execute(client, apply, parent, op)),
                 None => break,
             }
         }
@@ -131,10 +142,21 @@ async fn run(client: &Client, parent: &Value, ops: Vec<Op<'_>>) -> Vec<String> {
     }
 }
 
-async fn execute(client: &Client, parent: &Value, op: Op<'_>) -> Result<(), String> {
+async fn execute(
+    client: &Client,
+    apply: &ApplyOptions,
+    parent: &Value,
+    op: Op<'_>,
+) -> Result<(), String> {
     match op {
         Op::Delete(resource, obj) => delete(client, parent, resource, obj, "not desired").await,
+        Op::Create(resource, desired) if apply.is_server_side() => {
+            ssa::create(client, parent, resource, desired, apply).await
+        }
         Op::Create(resource, desired) => create(client, parent, resource, desired).await,
+        Op::Update(resource, method, observed, desired) if apply.is_server_side() => {
+            ssa::update(client, parent, resource, method, observed, desired, apply).await
+        }
         Op::Update(resource, method, observed, desired) => {
             update(client, parent, resource, method, observed, desired).await
         }

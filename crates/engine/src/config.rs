@@ -14,7 +14,7 @@ pub enum ApplyStrategy {
     /// (`dynamic-apply`, the default).
     #[default]
     DynamicApply,
-    /// Kubernetes server-side apply (`server-side-apply`); not available yet.
+    /// Kubernetes server-side apply (`server-side-apply`).
     ServerSideApply,
 }
 
@@ -67,6 +67,9 @@ pub struct EngineConfig {
     pub target_label_selector: Selector,
     /// How children are written (`--apply-strategy`).
     pub apply_strategy: ApplyStrategy,
+    /// Field manager of server-side applies
+    /// (`--apply-strategy-ssa-field-manager`, `metacontroller`).
+    pub ssa_field_manager: String,
     /// Events per second allowed per object (`--events-qps`, 1/300).
     pub events_qps: f64,
     /// Event burst per object (`--events-burst`, 25).
@@ -81,6 +84,7 @@ impl Default for EngineConfig {
             cache_flush_interval: Duration::from_secs(30 * 60),
             target_label_selector: Selector::everything(),
             apply_strategy: ApplyStrategy::DynamicApply,
+            ssa_field_manager: metacontroller_api::constants::FIELD_MANAGER.to_owned(),
             events_qps: 1.0 / 300.0,
             events_burst: 25,
         }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use kube::api::{DeleteParams, PostParams, Preconditions, PropagationPolicy};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
 use kube::{Api, Client};
 use serde_json::Value;
 
@@ -48,6 +48,16 @@ impl ApiError {
     pub fn is_gone(&self) -> bool {
         self.status().is_some_and(|s| s.code == 410)
     }
+
+    /// 400 Bad Request.
+    pub fn is_bad_request(&self) -> bool {
+        self.status().is_some_and(|s| s.code == 400)
+    }
+
+    /// 403 Forbidden.
+    pub fn is_forbidden(&self) -> bool {
+        self.status().is_some_and(|s| s.code == 403)
+    }
 }
 
 /// An `Api` for `resource` in `namespace` (ignored for cluster-scoped
@@ -72,6 +82,45 @@ pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError>
         .create(&PostParams::default(), &RawObject::new(obj))
         .await?
         .into_value())
+}
+
+/// Server-side apply (`PATCH` with `application/apply-patch+yaml`) with
+/// `force=true`, optionally as a dry run (`dryRun=All`).
+pub async fn apply(
+    api: &Api<RawObject>,
+    name: &str,
+    obj: &Value,
+    field_manager: &str,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
+    let mut params = PatchParams::apply(field_manager).force();
+    params.dry_run = dry_run;
+    Ok(api
+        .patch(name, &params, &Patch::Apply(obj))
+        .await?
+        .into_value())
+}
+
+/// JSON patch (`application/json-patch+json`) of the object `name` of
+/// `resource` in `namespace`.
+pub async fn json_patch(
+    client: &Client,
+    resource: &ResourceInfo,
+    namespace: Option<&str>,
+    name: &str,
+    operations: &Value,
+) -> Result<Value, ApiError> {
+    let namespace = namespace.filter(|ns| resource.namespaced && !ns.is_empty());
+    let url = format!(
+        "{}/{name}",
+        <RawObject as kube::Resource>::url_path(&resource.api_resource, namespace)
+    );
+    let request = http::Request::patch(url)
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .body(serde_json::to_vec(operations).unwrap_or_default())
+        .map_err(|e| ApiError::Kube(kube::Error::HttpError(e)))?;
+    let obj: RawObject = client.request(request).await?;
+    Ok(obj.into_value())
 }
 
 /// PUT of the whole object (carrying its resourceVersion).

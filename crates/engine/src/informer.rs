@@ -243,8 +243,29 @@ impl Informer {
         self.handlers.read().clone()
     }
 
+    /// Sets `apiVersion` and `kind` when the server left them out (list
+    /// items of built-in types usually carry neither).
+    fn with_type(&self, raw: RawObject) -> Value {
+        let mut value = raw.into_value();
+        if let Some(root) = value.as_object_mut() {
+            for (field, text) in [
+                ("apiVersion", self.resource.api_version()),
+                ("kind", self.resource.kind()),
+            ] {
+                if root
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .is_none_or(str::is_empty)
+                {
+                    root.insert(field.to_owned(), Value::String(text.to_owned()));
+                }
+            }
+        }
+        value
+    }
+
     fn apply(&self, raw: RawObject, seen: Option<&mut HashSet<String>>) {
-        let obj = Arc::new(raw.into_value());
+        let obj = Arc::new(self.with_type(raw));
         let key = object::key(&obj);
         if let Some(seen) = seen {
             seen.insert(key.clone());
@@ -267,7 +288,7 @@ impl Informer {
     }
 
     fn delete(&self, raw: RawObject) {
-        let value = raw.into_value();
+        let value = self.with_type(raw);
         let key = object::key(&value);
         let removed = self.store.write().remove(&key);
         let last = removed.unwrap_or_else(|| Arc::new(value));
@@ -464,6 +485,35 @@ mod tests {
             v["metadata"]["ownerReferences"] = json!([{"uid": uid, "controller": true, "kind": "P", "name": "p", "apiVersion": "v1"}]);
         }
         Arc::new(v)
+    }
+
+    #[test]
+    fn list_items_get_their_type() {
+        let informer = Informer {
+            resource: ResourceInfo {
+                api_resource: kube::core::ApiResource {
+                    group: "apps".into(),
+                    version: "v1".into(),
+                    api_version: "apps/v1".into(),
+                    kind: "StatefulSet".into(),
+                    plural: "statefulsets".into(),
+                },
+                namespaced: true,
+                has_status: true,
+            },
+            store: RwLock::new(Store::default()),
+            handlers: RwLock::new(Arc::new(Vec::new())),
+            next_handler: AtomicU64::new(0),
+            synced: watch::channel(false).0,
+            cancel: CancellationToken::new(),
+        };
+        let bare = RawObject::new(json!({"metadata": {"name": "web", "namespace": "ns"}}));
+        let typed = informer.with_type(bare);
+        assert_eq!(typed["apiVersion"], "apps/v1");
+        assert_eq!(typed["kind"], "StatefulSet");
+        // Objects that carry a type keep it.
+        let own = RawObject::new(json!({"apiVersion": "apps/v1beta2", "kind": "StatefulSet"}));
+        assert_eq!(informer.with_type(own)["apiVersion"], "apps/v1beta2");
     }
 
     #[test]

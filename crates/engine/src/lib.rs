@@ -6,8 +6,8 @@
 //! ## How it runs
 //!
 //! [`Engine::run`] checks that the API server answers, runs discovery and
-//! then watches `CompositeController` objects. For each one (matching
-//! `--target-label-selector`) it hosts a controller:
+//! then watches `CompositeController` and `DecoratorController` objects. For
+//! each one (matching `--target-label-selector`) it hosts a controller:
 //!
 //! ```text
 //!  CompositeController ──► manager ──► hosted controller (one per CC)
@@ -19,6 +19,15 @@
 //!                                               ├─ sync or finalize hook (HTTP)
 //!                                               ├─ create / update / delete children
 //!                                               └─ status (+ observedGeneration)
+//!
+//!  DecoratorController ──► manager ──► hosted controller (one per DC)
+//!                                        │  one queue over every target type
+//!                                        └► N workers ──► sync(target)
+//!                                               ├─ finalizer add/remove
+//!                                               ├─ attachments (owner index + annotation)
+//!                                               ├─ sync or finalize hook (HTTP)
+//!                                               ├─ labels / annotations / status of the target
+//!                                               └─ create / update / delete attachments
 //! ```
 //!
 //! * **Shared caches** ([`informer`]): one watch per (apiVersion, resource),
@@ -32,9 +41,14 @@
 //! * **Sync** (`composite::sync`): Metacontroller's algorithm step by step;
 //!   a sync that changes nothing makes no API write.
 //! * **Children** ([`children`]): dynamic apply (three-way merge against the
-//!   last-applied annotation) with the `OnDelete`, `Recreate` and `InPlace`
-//!   update methods. The rolling methods currently behave like their
-//!   non-rolling counterparts (no ControllerRevisions).
+//!   last-applied annotation) or, with `--apply-strategy=server-side-apply`,
+//!   server-side apply ([`ssa`]), with the `OnDelete`, `Recreate` and
+//!   `InPlace` update methods.
+//! * **Rolling updates** (`composite::rolling`): `RollingRecreate` and
+//!   `RollingInPlace` children move one at a time from old
+//!   ControllerRevisions to the latest one, gated on the children already
+//!   moved being up to date and passing `statusChecks`; the parent's
+//!   `Updated` condition reports the rollout.
 //! * **Hooks** ([`webhook`]): URL or service form, timeouts, ETag caching,
 //!   TLS and credentials resolved from Secrets and ConfigMaps when a hosted
 //!   controller is built; requests use Go-compatible JSON.
@@ -47,9 +61,14 @@
 //! * **Endpoints** ([`serve`]): `/metrics` (hook metrics) and
 //!   `/healthz`/`/readyz`.
 //!
-//! Not implemented yet: DecoratorControllers, the `customize` hook (sync
-//! requests carry `related: {}`), rolling updates with ControllerRevisions,
-//! server-side apply, leader election.
+//! * **Related objects** (`customize`): the `customize` hook's rules are
+//!   cached per parent UID and generation; related objects come from the
+//!   shared caches, and their changes re-queue the parents that select them.
+//! * **DecoratorControllers** (`decorator`): targets of any type (built-in
+//!   or custom, namespaced or cluster-scoped, with or without `/status`),
+//!   label and annotation selectors, attachments managed like children.
+//!
+//! Not implemented yet: leader election.
 //!
 //! ## Example
 //!
@@ -71,6 +90,8 @@ pub mod children;
 pub mod client;
 mod composite;
 pub mod config;
+mod customize;
+mod decorator;
 pub mod discovery;
 pub mod dynapi;
 pub mod events;
@@ -79,6 +100,7 @@ pub mod object;
 pub mod queue;
 pub mod ratelimit;
 pub mod serve;
+pub mod ssa;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -97,9 +119,6 @@ use crate::informer::InformerFactory;
 /// Why the engine could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The requested apply strategy is not available.
-    #[error("--apply-strategy={0} is not supported yet; use dynamic-apply")]
-    UnsupportedApplyStrategy(ApplyStrategy),
     /// The API server could not be reached.
     #[error("can't reach the Kubernetes API server: {0}")]
     Unreachable(#[source] kube::Error),
@@ -113,6 +132,8 @@ pub(crate) struct Context {
     pub recorder: Recorder,
     pub hook_metrics: Option<HookMetrics>,
     pub config: EngineConfig,
+    /// How children and attachments are written.
+    pub apply: ssa::ApplyOptions,
 }
 
 /// The control loop. See the [crate documentation](crate).
@@ -144,9 +165,6 @@ impl Engine {
     /// Runs until `cancel` fires, then stops every hosted controller and
     /// flushes pending events.
     pub async fn run(self, cancel: CancellationToken) -> Result<(), Error> {
-        if self.config.apply_strategy != ApplyStrategy::DynamicApply {
-            return Err(Error::UnsupportedApplyStrategy(self.config.apply_strategy));
-        }
         // The API server may not be reachable right away (service mesh
         // sidecars); retry for a while like Metacontroller does.
         let mut attempt = 0;
@@ -184,6 +202,7 @@ impl Engine {
             informers: informers.clone(),
             recorder,
             hook_metrics: self.hook_metrics.clone(),
+            apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
         });
 
@@ -193,11 +212,16 @@ impl Engine {
                 .run(self.config.discovery_interval, cancel.child_token()),
         );
         let manager = composite::Manager::new(ctx.clone());
+        let decorators = decorator::Manager::new(ctx.clone());
         tracing::info!(workers = self.config.workers, "engine started");
-        manager.clone().run(cancel.clone()).await;
+        tokio::join!(
+            manager.clone().run(cancel.clone()),
+            decorators.clone().run(cancel.clone())
+        );
 
         // Shutting down: everything hosted has stopped.
         drop(manager);
+        drop(decorators);
         drop(ctx);
         informers.shutdown();
         let _ = discovery.await;

@@ -371,7 +371,8 @@ async fn adopts_orphans_and_releases_children_that_stop_matching() {
     })
     .await;
 
-    release.store(true, Ordering::SeqCst);
+    // Relabel first: a sync between the two steps must not see a matching
+    // child that the hook no longer wants (it would delete it).
     h.merge_patch(
         &child_ar,
         Some("claim"),
@@ -379,6 +380,7 @@ async fn adopts_orphans_and_releases_children_that_stop_matching() {
         json!({"metadata": {"labels": {"test": "no-match"}}}),
     )
     .await;
+    release.store(true, Ordering::SeqCst);
     wait_for("release", || async {
         let child = h.get(&child_ar, Some("claim"), "orphan").await?;
         owner_uid(&child).is_none().then_some(())

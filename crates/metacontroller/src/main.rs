@@ -1,7 +1,7 @@
 //! The `metacontroller` binary.
 //!
 //! - `run` (the default when no subcommand is given): runs the controller
-//!   engine against a cluster, configured in-cluster or from `--kubeconfig`
+//!   engine (CompositeControllers and DecoratorControllers) against a cluster, configured in-cluster or from `--kubeconfig`
 //!   / `$KUBECONFIG`. Flags keep Metacontroller's names and defaults, so
 //!   existing manifests and Helm values work unchanged.
 //! - `dev`: starts the embedded Kubernetes-compatible API server, writes a
@@ -72,6 +72,10 @@ struct DevArgs {
     /// Where to write the kubeconfig for kubectl and other clients.
     #[arg(long, default_value = ".metacontroller/kubeconfig")]
     kubeconfig_out: PathBuf,
+    /// Keep the embedded server's objects in this directory across restarts
+    /// (in memory when absent).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -114,8 +118,8 @@ struct EngineArgs {
     /// Only host controllers whose labels match this selector.
     #[arg(long, default_value = "")]
     target_label_selector: String,
-    /// How children are written: dynamic-apply (server-side-apply is not
-    /// available yet).
+    /// How children and attachments are written: dynamic-apply or
+    /// server-side-apply.
     #[arg(long, default_value = "dynamic-apply")]
     apply_strategy: String,
     /// Events per second allowed per object.
@@ -124,7 +128,7 @@ struct EngineArgs {
     /// Event burst per object.
     #[arg(long, default_value_t = 25)]
     events_burst: u32,
-    /// Field manager for server-side apply (accepted; not used yet).
+    /// Field manager of server-side applies.
     #[arg(long, default_value = "metacontroller")]
     apply_strategy_ssa_field_manager: String,
     /// Profiling endpoint (accepted; not available, must stay "0").
@@ -159,10 +163,8 @@ struct EngineArgs {
 impl EngineArgs {
     fn engine_config(&self) -> anyhow::Result<EngineConfig> {
         let apply_strategy: ApplyStrategy = self.apply_strategy.parse()?;
-        if apply_strategy == ApplyStrategy::ServerSideApply {
-            bail!(
-                "--apply-strategy=server-side-apply is not supported yet; use dynamic-apply (the default)"
-            );
+        if self.apply_strategy_ssa_field_manager.is_empty() {
+            bail!("--apply-strategy-ssa-field-manager must not be empty");
         }
         if self.leader_election {
             bail!("--leader-election is not supported yet; run a single replica");
@@ -183,6 +185,7 @@ impl EngineArgs {
             cache_flush_interval: self.cache_flush_interval,
             target_label_selector,
             apply_strategy,
+            ssa_field_manager: self.apply_strategy_ssa_field_manager.clone(),
             events_qps: self.events_qps,
             events_burst: self.events_burst,
         })
@@ -322,6 +325,7 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let config = metacontroller_apiserver::Config {
         bind: SocketAddr::new(args.address, args.port),
         tls: args.tls,
+        data_dir: args.data_dir.clone(),
         ..Default::default()
     };
     let server = metacontroller_apiserver::ApiServer::start(config)
@@ -442,11 +446,24 @@ mod tests {
     }
 
     #[test]
+    fn apply_strategies() {
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "--apply-strategy=server-side-apply",
+            "--apply-strategy-ssa-field-manager=my-manager",
+        ])
+        .unwrap();
+        let config = cli.run.engine.engine_config().unwrap();
+        assert_eq!(config.apply_strategy, ApplyStrategy::ServerSideApply);
+        assert_eq!(config.ssa_field_manager, "my-manager");
+        let cli = Cli::try_parse_from(["metacontroller"]).unwrap();
+        let config = cli.run.engine.engine_config().unwrap();
+        assert_eq!(config.apply_strategy, ApplyStrategy::DynamicApply);
+        assert_eq!(config.ssa_field_manager, "metacontroller");
+    }
+
+    #[test]
     fn unsupported_settings_are_rejected() {
-        let cli =
-            Cli::try_parse_from(["metacontroller", "--apply-strategy=server-side-apply"]).unwrap();
-        let err = cli.run.engine.engine_config().unwrap_err().to_string();
-        assert!(err.contains("not supported"), "{err}");
         let cli = Cli::try_parse_from(["metacontroller", "--apply-strategy=bogus"]).unwrap();
         assert!(cli.run.engine.engine_config().is_err());
         let cli = Cli::try_parse_from(["metacontroller", "--leader-election"]).unwrap();

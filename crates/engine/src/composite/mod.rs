@@ -13,6 +13,8 @@
 //!   retry with back-off.
 
 mod parent;
+mod revisions;
+mod rolling;
 mod sync;
 
 use std::collections::HashMap;
@@ -34,7 +36,8 @@ use crate::informer::{EventHandler, InformerHandle};
 use crate::object;
 use crate::queue::WorkQueue;
 
-pub(crate) use parent::ParentController;
+pub(crate) use parent::{ParentController, differs_beyond_status};
+pub(crate) use sync::SyncError;
 
 /// The `compositecontrollers` resource.
 pub(crate) fn resource() -> ResourceInfo {

@@ -17,12 +17,15 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use crate::Context;
+use crate::customize::Customizer;
 use crate::discovery::ResourceInfo;
 use crate::events::{EventType, ObjectReference, reason};
 use crate::informer::{EventHandler, Informer, InformerHandle};
 use crate::object;
 use crate::queue::WorkQueue;
 use crate::webhook::{self, ResolvedHook};
+
+use super::rolling::Rolling;
 
 use super::sync::SyncError;
 
@@ -271,6 +274,9 @@ pub(crate) struct ParentController {
     pub(super) sync_hook: Option<ResolvedHook>,
     pub(super) finalize_hook: Option<ResolvedHook>,
     pub(super) queue: Arc<WorkQueue<String>>,
+    pub(super) customize: Customizer,
+    /// ControllerRevisions, when some child type uses a rolling method.
+    pub(super) rolling: Option<Rolling>,
     cancel: CancellationToken,
     subscriptions: Mutex<Vec<(Arc<Informer>, u64)>>,
     task: Mutex<Option<JoinHandle<()>>>,
@@ -339,9 +345,20 @@ impl ParentController {
             .map_err(|e| format!("can't resolve finalize hook: {e}"))?,
             None => None,
         };
-        if cc.customize_hook().is_some() {
-            tracing::warn!(controller = %name, "the customize hook is not supported yet; sync requests carry no related objects");
-        }
+        let customize_hook = match cc.customize_hook() {
+            Some(hook) => webhook::resolve(
+                &ctx.client,
+                hook,
+                endpoint_configs,
+                HookKind::Customize,
+                CONTROLLER_TYPE,
+                &name,
+                metrics,
+            )
+            .await
+            .map_err(|e| format!("can't resolve customize hook: {e}"))?,
+            None => None,
+        };
         let selector = match &parent_rule.label_selector {
             None => None,
             Some(ls) => {
@@ -352,9 +369,21 @@ impl ParentController {
                 )
             }
         };
-        if child_infos.iter().any(|(_, m, _)| m.is_rolling()) {
-            tracing::info!(controller = %name, "rolling update methods are applied like their non-rolling counterparts");
-        }
+        let rolling = Rolling::new(
+            &ctx,
+            parent_rule.revision_field_paths(),
+            spec.child_resources()
+                .iter()
+                .zip(&child_infos)
+                .map(|(rule, (info, method, _))| {
+                    (
+                        info.group().to_owned(),
+                        info.kind().to_owned(),
+                        *method,
+                        rule.status_checks().to_vec(),
+                    )
+                }),
+        );
 
         let queue = WorkQueue::new();
         let parent_informer = ctx.informers.acquire(&parent);
@@ -376,8 +405,13 @@ impl ParentController {
             parent_informer: parent_informer.informer().clone(),
             queue: queue.clone(),
         });
+        let cc_json = controller_json(&cc);
+        let customize =
+            Customizer::new(ctx.clone(), customize_hook, cc_json.clone(), queue.clone());
         Ok(Arc::new(ParentController {
-            cc_json: controller_json(&cc),
+            cc_json,
+            customize,
+            rolling,
             name,
             cc: Arc::new(cc),
             ctx,
@@ -419,6 +453,7 @@ impl ParentController {
         for (informer, id) in self.subscriptions.lock().drain(..) {
             informer.unsubscribe(id);
         }
+        self.customize.stop();
         let task = self.task.lock().take();
         if let Some(task) = task {
             let _ = task.await;
@@ -438,6 +473,9 @@ impl ParentController {
             self.parent_informer.wait_synced().await;
             for child in &self.children {
                 child.informer.wait_synced().await;
+            }
+            if let Some(rolling) = &self.rolling {
+                rolling.store.informer().wait_synced().await;
             }
         };
         let ready = tokio::select! {
@@ -495,6 +533,10 @@ impl ParentController {
                 Err(SyncError::TooManyRequests(delay)) => {
                     tracing::info!(controller = %self.name, parent = %key, delay_ms = delay.as_millis() as u64, "hook asked to retry later (429)");
                     self.queue.add_after(key.clone(), delay);
+                }
+                Err(SyncError::NotReady) => {
+                    tracing::debug!(controller = %self.name, parent = %key, "related objects not cached yet; retrying");
+                    self.queue.add_rate_limited(key.clone());
                 }
                 Err(SyncError::Failed(message)) => {
                     tracing::warn!(controller = %self.name, parent = %key, error = %message, "sync failed");

@@ -11,7 +11,11 @@
 //!    matching the selector are released; matching orphans are adopted after
 //!    one uncached GET confirms the parent still exists and is not being
 //!    deleted.
-//! 5. Call `finalize` (parent deleting, or no longer selected) or `sync`.
+//! 5. Call `finalize` (parent deleting, or no longer selected) or `sync`,
+//!    with the related objects selected by the `customize` hook, if any.
+//!    When a child type uses a rolling update method, this goes through
+//!    ControllerRevisions: one call per revision and one rollout step (see
+//!    `composite::rolling`).
 //! 6. Requeue after `resyncAfterSeconds`.
 //! 7. Remove the finalizer when the hook says `finalized`.
 //! 8. Check every desired child against the selector (adding
@@ -43,6 +47,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::children::{self, ChildGroup, Children};
+use crate::customize::Related;
 use crate::dynapi::{self, ApiError};
 use crate::events::{EventType, ObjectReference, reason};
 use crate::object;
@@ -61,6 +66,9 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 pub(crate) enum SyncError {
     /// The hook answered 429: retry after this delay, without back-off.
     TooManyRequests(Duration),
+    /// Related objects are not cached yet: retried with back-off, without
+    /// an event.
+    NotReady,
     /// Anything else: recorded as a `SyncError` event, retried with back-off.
     Failed(String),
 }
@@ -80,7 +88,7 @@ struct HookRequest<'a> {
     controller: &'a Value,
     parent: &'a Value,
     children: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    related: Map<String, Value>,
+    related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
     finalizing: bool,
 }
 
@@ -89,6 +97,7 @@ impl ParentController {
     pub(crate) async fn sync(&self, key: &str) -> Result<(), SyncError> {
         let Some(parent) = self.parent_informer.get(key) else {
             tracing::debug!(controller = %self.name, parent = %key, "parent is gone");
+            self.customize.forget(key);
             return Ok(());
         };
         tracing::debug!(controller = %self.name, parent = %key, "sync");
@@ -125,6 +134,10 @@ impl ParentController {
         }
         let selector = filter.child_selector(&parent)?;
         let observed = self.claim_children(&parent, &selector).await?;
+        let related = self
+            .customize
+            .related(&parent, filter.parent.namespaced, &object::key(&parent))
+            .await?;
 
         let finalizing = self.finalize_hook.is_some()
             && (object::is_deleting(&parent) || !filter.selected(&parent));
@@ -140,16 +153,20 @@ impl ParentController {
             )
             .into());
         };
-        let response = self
-            .call_hook(hook, &parent, &observed, finalizing)
-            .await
-            .map_err(|err| match err {
-                SyncError::Failed(m) => SyncError::Failed(format!(
-                    "sync hook failed for {}: {m}",
-                    object::describe(&parent)
-                )),
-                other => other,
-            })?;
+        let response = if self.uses_revisions(&parent) {
+            self.sync_revisions(hook, &parent, &observed, &related, finalizing)
+                .await?
+        } else {
+            self.call_hook(hook, &parent, &observed, &related, finalizing)
+                .await
+                .map_err(|err| match err {
+                    SyncError::Failed(m) => SyncError::Failed(format!(
+                        "sync hook failed for {}: {m}",
+                        object::describe(&parent)
+                    )),
+                    other => other,
+                })?
+        };
 
         if response.resync_after_seconds > 0.0 {
             let delay = Duration::try_from_secs_f64(response.resync_after_seconds)
@@ -179,8 +196,14 @@ impl ParentController {
 
         let deleting = object::is_deleting(&parent);
         if (!deleting || self.should_finalize(&parent))
-            && let Err(err) =
-                children::manage_children(&self.ctx.client, &parent, &observed, &desired).await
+            && let Err(err) = children::manage_children(
+                &self.ctx.client,
+                &self.ctx.apply,
+                &parent,
+                &observed,
+                &desired,
+            )
+            .await
         {
             manage_errors.extend(err.0);
         }
@@ -331,7 +354,7 @@ impl ParentController {
 
     /// Uncached check that the parent still exists with the same UID and is
     /// not being deleted, before adopting anything.
-    async fn recheck_parent(&self, parent: &Value) -> Result<(), String> {
+    pub(super) async fn recheck_parent(&self, parent: &Value) -> Result<(), String> {
         let api = self.parent_api(parent);
         let fresh = dynapi::get(&api, object::name(parent))
             .await
@@ -406,11 +429,12 @@ impl ParentController {
         }
     }
 
-    async fn call_hook(
+    pub(super) async fn call_hook(
         &self,
         hook: &ResolvedHook,
         parent: &Value,
         observed: &Children<Arc<Value>>,
+        related: &Related,
         finalizing: bool,
     ) -> Result<CompositeHookResponse, SyncError> {
         let parent_ns = object::namespace(parent);
@@ -434,7 +458,7 @@ impl ParentController {
             controller: &self.cc_json,
             parent,
             children,
-            related: Map::new(),
+            related: related.keyed(hook.version, parent_ns),
             finalizing,
         };
         let body = to_go_json(&request).map_err(|e| format!("can't marshal request: {e}"))?;
