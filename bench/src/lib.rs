@@ -18,7 +18,18 @@
 //! It writes a JSON report (by default `bench/out/apiserver-throughput.json`)
 //! and prints a Markdown summary. A run fails (non-zero exit) when any
 //! watcher misses, duplicates or reorders an event, or when a write fails.
+//!
+//! [`controller`] compares controllers doing the same composite job on the
+//! same embedded server: metacontroller-rs (`metacontroller run` with a
+//! CompositeController and a hook), kopf, a hand-written kube-rs controller
+//! (the `kube-rs-baseline` binary) and the API floor (the harness writing
+//! the objects itself):
+//!
+//! ```text
+//! cargo run --release -p metacontroller-bench --bin controller-bench
+//! ```
 
+pub mod controller;
 pub mod throughput;
 
 /// Percentiles of a sample, in the sample's unit.

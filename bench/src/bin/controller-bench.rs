@@ -1,0 +1,282 @@
+//! `controller-bench`: metacontroller-rs against kopf, a hand-written
+//! kube-rs controller and the API floor, on the embedded API server.
+//!
+//! ```text
+//! cargo run --release -p metacontroller-bench --bin controller-bench
+//! cargo run --release -p metacontroller-bench --bin controller-bench -- --quick
+//! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 10000 --contenders ours-tuned,kube-rs,floor
+//! ```
+//!
+//! For each N, each repeat and each contender it runs every workload on a
+//! fresh server (see `metacontroller_bench::controller::run`), then writes
+//! `<out>/controller-bench.json` (every run, the medians and the target
+//! checks), `<out>/controller-bench.md` and PNG plots, and prints the
+//! Markdown. It exits non-zero when a run fails to converge.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use metacontroller_bench::Machine;
+use metacontroller_bench::controller::hook::HookKind;
+use metacontroller_bench::controller::process::{Contender, Programs};
+use metacontroller_bench::controller::run::{self, Options, RunResult};
+use metacontroller_bench::controller::{plot, report};
+use serde::Serialize;
+
+/// Compares controllers on the same logic and the same API server.
+#[derive(Parser, Debug)]
+#[command(name = "controller-bench")]
+struct Args {
+    /// A short run: N = 100, one repeat, 10 s idle, 1 s quiet window, no
+    /// unrelated objects (each unless given explicitly).
+    #[arg(long)]
+    quick: bool,
+    /// Parent counts to run (M = 5 children each).
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
+    n: Vec<usize>,
+    /// Repeats per contender and N; the report shows medians.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Contenders, in order.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [
+        Contender::OursDefaults, Contender::OursTuned, Contender::KubeRs, Contender::Kopf, Contender::Floor
+    ])]
+    contenders: Vec<Contender>,
+    /// The hook of the `ours` contenders.
+    #[arg(long, value_enum, default_value_t = HookKind::Rust)]
+    hook: HookKind,
+    /// Output directory (JSON, Markdown, PNG, contender logs).
+    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/out"))]
+    out: PathBuf,
+    /// Length of the W4 idle window, seconds.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
+    /// No request and no hook call for this long means quiet, milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    quiet_ms: u64,
+    /// Unrelated ConfigMaps for W9 (largest N, first repeat; 0 skips).
+    #[arg(long, default_value_t = 100_000)]
+    unrelated: usize,
+    /// ours-defaults runs only up to this N: at client QPS 5 every parent
+    /// costs at least (M+1)/5 s, so N = 1,000 takes 20 minutes per workload.
+    #[arg(long, default_value_t = 100)]
+    defaults_max_n: usize,
+    /// Repeats of ours-defaults: its time is set by its client QPS (every
+    /// request waits for a token), so repeats only add minutes.
+    #[arg(long, default_value_t = 1)]
+    defaults_repeats: usize,
+    /// Do not run `cargo build` for metacontroller and kube-rs-baseline
+    /// (they are still built when missing).
+    #[arg(long)]
+    no_build: bool,
+}
+
+#[derive(Serialize)]
+struct Settings {
+    n: Vec<usize>,
+    repeats: usize,
+    contenders: Vec<&'static str>,
+    hook: &'static str,
+    idle_secs: u64,
+    quiet_ms: u64,
+    unrelated: usize,
+    defaults_max_n: usize,
+    defaults_repeats: usize,
+    children_per_parent: i64,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    benchmark: &'static str,
+    machine: &'a Machine,
+    settings: &'a Settings,
+    summaries: &'a [report::Summary],
+    targets: &'a [report::Target],
+    runs: &'a [RunResult],
+}
+
+fn given(flag: &str) -> bool {
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
+fn write_report(
+    args: &Args,
+    machine: &Machine,
+    settings: &Settings,
+    runs: &[RunResult],
+) -> Result<(Vec<report::Summary>, String)> {
+    let summaries = report::summarize(runs);
+    let targets = report::targets(&summaries);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let json = Report {
+        benchmark: "controller-bench",
+        machine,
+        settings,
+        summaries: &summaries,
+        targets: &targets,
+        runs,
+    };
+    std::fs::write(
+        args.out.join("controller-bench.json"),
+        serde_json::to_vec_pretty(&json)?,
+    )?;
+    let mut md = format!(
+        "## controller-bench\n\nMachine: {} CPUs ({}), {:.1} GiB memory, {} build. Hook: {}. Idle window {} s.\n\n",
+        machine.cpus,
+        machine.cpu_model,
+        machine.memory_total_kib as f64 / (1024.0 * 1024.0),
+        machine.profile,
+        settings.hook,
+        settings.idle_secs,
+    );
+    md.push_str(&report::markdown(&summaries, &targets, settings.repeats));
+    std::fs::write(args.out.join("controller-bench.md"), &md)?;
+    Ok((summaries, md))
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let mut args = Args::parse();
+    if args.quick {
+        if !given("--n") {
+            args.n = vec![100];
+        }
+        if !given("--repeats") {
+            args.repeats = 1;
+        }
+        if !given("--idle-secs") {
+            args.idle_secs = 10;
+        }
+        if !given("--quiet-ms") {
+            args.quiet_ms = 1000;
+        }
+        if !given("--unrelated") {
+            args.unrelated = 0;
+        }
+    }
+    args.repeats = args.repeats.max(1);
+    let machine = Machine::detect();
+    let programs = if args.contenders.iter().any(|c| c.has_process()) {
+        Some(Programs::locate(!args.no_build)?)
+    } else {
+        None
+    };
+    if args.contenders.contains(&Contender::Kopf)
+        && let Some(p) = &programs
+    {
+        p.kopf()?;
+    }
+    let settings = Settings {
+        n: args.n.clone(),
+        repeats: args.repeats,
+        contenders: args.contenders.iter().map(|c| c.name()).collect(),
+        hook: args.hook.name(),
+        idle_secs: args.idle_secs,
+        quiet_ms: args.quiet_ms,
+        unrelated: args.unrelated,
+        defaults_max_n: args.defaults_max_n,
+        defaults_repeats: args.defaults_repeats,
+        children_per_parent: metacontroller_bench::controller::CHILDREN,
+    };
+    let largest = args.n.iter().copied().max().unwrap_or(0);
+    eprintln!(
+        "controller-bench: N {:?}, {} repeat(s), contenders {:?}, hook {} ({} build, {} CPUs)",
+        args.n, args.repeats, settings.contenders, settings.hook, machine.profile, machine.cpus
+    );
+
+    let started = Instant::now();
+    let mut runs: Vec<RunResult> = Vec::new();
+    let mut failed = Vec::new();
+    for &n in &args.n {
+        for repeat in 0..args.repeats {
+            for &contender in &args.contenders {
+                if contender == Contender::OursDefaults {
+                    if n > args.defaults_max_n {
+                        if repeat == 0 {
+                            eprintln!(
+                                "  skipping ours-defaults at N={n} (--defaults-max-n {})",
+                                args.defaults_max_n
+                            );
+                        }
+                        continue;
+                    }
+                    if repeat >= args.defaults_repeats {
+                        continue;
+                    }
+                }
+                let opts = Options {
+                    n,
+                    repeat,
+                    hook: args.hook,
+                    idle: Duration::from_secs(args.idle_secs),
+                    quiet: Duration::from_millis(args.quiet_ms),
+                    unrelated: if n == largest && repeat == 0 && contender.has_process() {
+                        args.unrelated
+                    } else {
+                        0
+                    },
+                    log_dir: args.out.join("logs"),
+                };
+                let t = Instant::now();
+                eprintln!("  {} N={n} repeat {}…", contender.name(), repeat + 1);
+                let result = run::run(contender, programs.as_ref(), &opts)
+                    .await
+                    .with_context(|| format!("{} N={n} repeat {}", contender.name(), repeat + 1));
+                match result {
+                    Ok(r) => {
+                        eprintln!(
+                            "    W2 {:.2} s ({:.0} parents/s, p99 {:.1} ms, {:.2} writes/parent), W1 {} object writes, W4 {} writes / {} hook calls, converged: {} [{:.0} s]",
+                            r.w2.seconds,
+                            r.w2.per_sec,
+                            r.w2.latency_ms.p99,
+                            r.w2.activity.writes as f64 / n as f64,
+                            r.w1.activity.object_writes(),
+                            r.w4.activity.writes,
+                            r.w4.activity.hook.calls(),
+                            r.converged,
+                            t.elapsed().as_secs_f64()
+                        );
+                        for p in &r.problems {
+                            eprintln!("    problem: {p}");
+                        }
+                        if !r.converged {
+                            failed.push(format!("{} N={n} repeat {}", r.contender, repeat + 1));
+                        }
+                        runs.push(r);
+                    }
+                    Err(err) => {
+                        eprintln!("    failed: {err:#}");
+                        failed.push(format!("{err:#}"));
+                    }
+                }
+                write_report(&args, &machine, &settings, &runs)?;
+            }
+        }
+    }
+
+    let (summaries, md) = write_report(&args, &machine, &settings, &runs)?;
+    match plot::draw_all(&args.out, &summaries, &runs) {
+        Ok(files) => {
+            for f in files {
+                eprintln!("  plot: {}", f.display());
+            }
+        }
+        Err(err) => eprintln!("  plots failed: {err:#}"),
+    }
+    println!("{md}");
+    println!(
+        "Report: {} ({:.0} s)",
+        args.out.join("controller-bench.json").display(),
+        started.elapsed().as_secs_f64()
+    );
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "runs that failed or did not converge: {}",
+            failed.join("; ")
+        );
+    }
+    Ok(())
+}

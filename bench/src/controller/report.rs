@@ -1,0 +1,642 @@
+//! Medians over repeats, the target checks and the Markdown report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use super::run::RunResult;
+
+/// Median of `values` (mean of the middle two for an even count; 0 when
+/// empty).
+pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
+    let mut v: Vec<f64> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    }
+}
+
+/// One contender at one N: medians over its repeats.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Summary {
+    pub contender: String,
+    pub settings: String,
+    pub hook: String,
+    pub n: usize,
+    pub m: i64,
+    pub runs: usize,
+    /// Runs in which every parent converged correctly.
+    pub converged_runs: usize,
+    pub w2_seconds: f64,
+    pub w2_parents_per_sec: f64,
+    pub w2_p50_ms: f64,
+    pub w2_p99_ms: f64,
+    pub w2_max_ms: f64,
+    pub w2_writes_per_parent: f64,
+    pub w2_requests_per_parent: f64,
+    /// Requests per parent by verb (W2).
+    pub w2_requests_by_verb_per_parent: BTreeMap<String, f64>,
+    pub w2_hook_calls_per_parent: f64,
+    pub w2_hook_bytes_per_parent: f64,
+    /// CPU seconds of the contender per 1,000 parents (W2); not for the
+    /// floor.
+    pub w2_cpu_s_per_1k_parents: Option<f64>,
+    /// CPU seconds per 1,000 hook calls (syncs), `ours` only.
+    pub w2_cpu_s_per_1k_syncs: Option<f64>,
+    pub w3_seconds: f64,
+    pub w3_p50_ms: f64,
+    pub w3_p99_ms: f64,
+    pub w3_max_ms: f64,
+    pub w3_writes_per_parent: f64,
+    pub w3_hook_calls_per_parent: f64,
+    pub w5_p50_ms: f64,
+    pub w5_p99_ms: f64,
+    pub w5_max_ms: f64,
+    pub w5_writes_per_child: f64,
+    pub w4_seconds: f64,
+    /// Object writes (Events apart).
+    pub w4_writes: f64,
+    pub w4_event_writes: f64,
+    pub w4_hook_calls: f64,
+    pub w4_requests: f64,
+    pub w4_cpu_s: f64,
+    /// Largest over the repeats (the targets are about every run).
+    pub w4_writes_max: u64,
+    pub w4_hook_calls_max: u64,
+    pub w1_settle_s: f64,
+    /// Object writes (Events apart).
+    pub w1_writes: f64,
+    pub w1_event_writes: f64,
+    pub w1_hook_calls: f64,
+    pub w1_requests: f64,
+    pub w1_writes_max: u64,
+    pub w6_seconds: f64,
+    pub w6_parents_per_sec: f64,
+    pub w6_writes_per_parent: f64,
+    pub w6_hook_calls_per_parent: f64,
+    pub w6_prep_writes_per_parent: f64,
+    pub rss_empty_mib: f64,
+    pub rss_after_idle_mib: f64,
+    pub rss_steady_mib: f64,
+    pub peak_mib: f64,
+    pub cached_objects: f64,
+    pub cached_json_mib: f64,
+    pub rss_per_1k_objects_kib: f64,
+    pub rss_over_json: f64,
+    pub unrelated: usize,
+    pub rss_with_unrelated_mib: Option<f64>,
+    pub unrelated_rss_per_1k_kib: Option<f64>,
+    pub unrelated_json_mib: Option<f64>,
+    pub unrelated_startup_s: Option<f64>,
+    pub cpu_seconds_total: f64,
+    /// Problems of every run.
+    pub problems: Vec<String>,
+}
+
+const KIB: f64 = 1024.0;
+
+/// Groups `runs` by N and contender (in a fixed contender order) and takes
+/// medians.
+pub fn summarize(runs: &[RunResult]) -> Vec<Summary> {
+    let order = |name: &str| {
+        [
+            "ours-defaults",
+            "ours-tuned",
+            "ours-unthrottled",
+            "kube-rs",
+            "kopf",
+            "floor",
+        ]
+        .iter()
+        .position(|c| *c == name)
+        .unwrap_or(99)
+    };
+    let mut groups: BTreeMap<(usize, usize, String), Vec<&RunResult>> = BTreeMap::new();
+    for r in runs {
+        groups
+            .entry((r.n, order(&r.contender), r.contender.clone()))
+            .or_default()
+            .push(r);
+    }
+    groups
+        .into_values()
+        .map(|rs| summarize_group(&rs))
+        .collect()
+}
+
+fn summarize_group(rs: &[&RunResult]) -> Summary {
+    let first = rs[0];
+    let n = first.n as f64;
+    let med = |f: &dyn Fn(&RunResult) -> f64| median(rs.iter().map(|r| f(r)));
+    let has_process = first.contender != "floor";
+    let is_ours = first.contender.starts_with("ours");
+    let all_verbs: BTreeSet<String> = rs
+        .iter()
+        .flat_map(|r| r.w2.activity.requests.keys().cloned())
+        .collect();
+    let verbs = all_verbs
+        .into_iter()
+        .map(|verb| {
+            let v = med(&|r| r.w2.activity.requests.get(&verb).copied().unwrap_or(0) as f64 / n);
+            (verb, v)
+        })
+        .collect();
+    let unrelated: Vec<&&RunResult> = rs.iter().filter(|r| r.memory.unrelated > 0).collect();
+    let umed = |f: &dyn Fn(&RunResult) -> f64| {
+        (!unrelated.is_empty()).then(|| median(unrelated.iter().map(|r| f(r))))
+    };
+    let per = |count: usize| count.max(1) as f64;
+    Summary {
+        contender: first.contender.clone(),
+        settings: first.settings.clone(),
+        hook: first.hook.clone(),
+        n: first.n,
+        m: first.m,
+        runs: rs.len(),
+        converged_runs: rs.iter().filter(|r| r.converged).count(),
+        w2_seconds: med(&|r| r.w2.seconds),
+        w2_parents_per_sec: med(&|r| r.w2.per_sec),
+        w2_p50_ms: med(&|r| r.w2.latency_ms.p50),
+        w2_p99_ms: med(&|r| r.w2.latency_ms.p99),
+        w2_max_ms: med(&|r| r.w2.latency_ms.max),
+        w2_writes_per_parent: med(&|r| r.w2.activity.writes as f64 / n),
+        w2_requests_per_parent: med(&|r| r.w2.activity.total_requests() as f64 / n),
+        w2_requests_by_verb_per_parent: verbs,
+        w2_hook_calls_per_parent: med(&|r| r.w2.activity.hook.calls() as f64 / n),
+        w2_hook_bytes_per_parent: med(&|r| {
+            (r.w2.activity.hook.bytes_in + r.w2.activity.hook.bytes_out) as f64 / n
+        }),
+        w2_cpu_s_per_1k_parents: has_process
+            .then(|| med(&|r| r.w2.activity.cpu_seconds / n * 1000.0)),
+        w2_cpu_s_per_1k_syncs: is_ours.then(|| {
+            med(&|r| r.w2.activity.cpu_seconds / per(r.w2.activity.hook.calls() as usize) * 1000.0)
+        }),
+        w3_seconds: med(&|r| r.w3.seconds),
+        w3_p50_ms: med(&|r| r.w3.latency_ms.p50),
+        w3_p99_ms: med(&|r| r.w3.latency_ms.p99),
+        w3_max_ms: med(&|r| r.w3.latency_ms.max),
+        w3_writes_per_parent: med(&|r| r.w3.activity.writes as f64 / per(r.w3.count)),
+        w3_hook_calls_per_parent: med(&|r| r.w3.activity.hook.calls() as f64 / per(r.w3.count)),
+        w5_p50_ms: med(&|r| r.w5.latency_ms.p50),
+        w5_p99_ms: med(&|r| r.w5.latency_ms.p99),
+        w5_max_ms: med(&|r| r.w5.latency_ms.max),
+        w5_writes_per_child: med(&|r| r.w5.activity.writes as f64 / per(r.w5.count)),
+        w4_seconds: med(&|r| r.w4.seconds),
+        w4_writes: med(&|r| r.w4.activity.object_writes() as f64),
+        w4_event_writes: med(&|r| r.w4.activity.event_writes as f64),
+        w4_hook_calls: med(&|r| r.w4.activity.hook.calls() as f64),
+        w4_requests: med(&|r| r.w4.activity.total_requests() as f64),
+        w4_cpu_s: med(&|r| r.w4.activity.cpu_seconds),
+        w4_writes_max: rs
+            .iter()
+            .map(|r| r.w4.activity.object_writes())
+            .max()
+            .unwrap_or(0),
+        w4_hook_calls_max: rs
+            .iter()
+            .map(|r| r.w4.activity.hook.calls())
+            .max()
+            .unwrap_or(0),
+        w1_settle_s: med(&|r| r.w1.settle_seconds),
+        w1_writes: med(&|r| r.w1.activity.object_writes() as f64),
+        w1_event_writes: med(&|r| r.w1.activity.event_writes as f64),
+        w1_hook_calls: med(&|r| r.w1.activity.hook.calls() as f64),
+        w1_requests: med(&|r| r.w1.activity.total_requests() as f64),
+        w1_writes_max: rs
+            .iter()
+            .map(|r| r.w1.activity.object_writes())
+            .max()
+            .unwrap_or(0),
+        w6_seconds: med(&|r| r.w6.seconds),
+        w6_parents_per_sec: med(&|r| r.w6.per_sec),
+        w6_writes_per_parent: med(&|r| r.w6.activity.writes as f64 / n),
+        w6_hook_calls_per_parent: med(&|r| r.w6.activity.hook.calls() as f64 / n),
+        w6_prep_writes_per_parent: med(&|r| r.w6.prep.writes as f64 / n),
+        rss_empty_mib: med(&|r| r.memory.rss_empty_kib as f64 / KIB),
+        rss_after_idle_mib: med(&|r| r.memory.rss_after_idle_kib as f64 / KIB),
+        rss_steady_mib: med(&|r| r.memory.rss_steady_kib as f64 / KIB),
+        peak_mib: med(&|r| r.memory.peak_kib as f64 / KIB),
+        cached_objects: med(&|r| r.memory.cached_objects as f64),
+        cached_json_mib: med(&|r| r.memory.cached_json_bytes as f64 / KIB / KIB),
+        rss_per_1k_objects_kib: med(&|r| r.memory.rss_per_1k_objects_kib),
+        rss_over_json: med(&|r| r.memory.rss_over_json),
+        unrelated: unrelated.first().map_or(0, |r| r.memory.unrelated),
+        rss_with_unrelated_mib: umed(&|r| r.memory.rss_with_unrelated_kib as f64 / KIB),
+        unrelated_rss_per_1k_kib: umed(&|r| r.memory.unrelated_rss_per_1k_kib),
+        unrelated_json_mib: umed(&|r| r.memory.unrelated_json_bytes as f64 / KIB / KIB),
+        unrelated_startup_s: umed(&|r| r.memory.unrelated_startup_seconds),
+        cpu_seconds_total: med(&|r| r.cpu_seconds_total),
+        problems: rs
+            .iter()
+            .flat_map(|r| {
+                r.problems
+                    .iter()
+                    .map(move |p| format!("repeat {}: {p}", r.repeat + 1))
+            })
+            .collect(),
+    }
+}
+
+/// One target and whether it was met.
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub target: String,
+    /// `met`, `missed` or `not measured`.
+    pub status: String,
+    pub detail: String,
+}
+
+fn target(name: &str, met: Option<bool>, detail: String) -> Target {
+    Target {
+        target: name.to_string(),
+        status: match met {
+            Some(true) => "met",
+            Some(false) => "missed",
+            None => "not measured",
+        }
+        .to_string(),
+        detail,
+    }
+}
+
+fn find<'a>(s: &'a [Summary], contender: &str, n: usize) -> Option<&'a Summary> {
+    s.iter().find(|x| x.contender == contender && x.n == n)
+}
+
+/// The N the throughput targets are judged at: 1,000 when measured, else
+/// the largest N measured.
+pub fn target_n(s: &[Summary]) -> usize {
+    if s.iter().any(|x| x.n == 1000) {
+        1000
+    } else {
+        s.iter().map(|x| x.n).max().unwrap_or(0)
+    }
+}
+
+/// Checks the targets against the summaries ("ours" is `ours-tuned`).
+pub fn targets(s: &[Summary]) -> Vec<Target> {
+    let n = target_n(s);
+    let ours = find(s, "ours-tuned", n);
+    let mut out = Vec::new();
+
+    let name = format!("W2 at N={n} within 1.25x the floor's time");
+    out.push(match (ours, find(s, "floor", n)) {
+        (Some(o), Some(f)) => {
+            let ratio = o.w2_seconds / f.w2_seconds.max(1e-9);
+            target(
+                &name,
+                Some(ratio <= 1.25),
+                format!(
+                    "ours-tuned {:.2} s vs floor {:.2} s: {ratio:.2}x",
+                    o.w2_seconds, f.w2_seconds
+                ),
+            )
+        }
+        _ => target(&name, None, "ours-tuned or floor not run".into()),
+    });
+
+    let name = "≥ 10x kopf's throughput at ≤ 1/10 of its RSS";
+    out.push(match (ours, find(s, "kopf", n)) {
+        (Some(o), Some(k)) => {
+            let speed = o.w2_parents_per_sec / k.w2_parents_per_sec.max(1e-9);
+            let mem = o.peak_mib / k.peak_mib.max(1e-9);
+            target(
+                name,
+                Some(speed >= 10.0 && mem <= 0.1),
+                format!(
+                    "W2 N={n}: {:.0} vs {:.0} parents/s ({speed:.1}x); peak RSS {:.1} vs {:.1} MiB ({mem:.2}x)",
+                    o.w2_parents_per_sec, k.w2_parents_per_sec, o.peak_mib, k.peak_mib,
+                ),
+            )
+        }
+        _ => target(name, None, "ours-tuned or kopf not run".into()),
+    });
+
+    let name = "≥ the kube-rs baseline's throughput";
+    out.push(match (ours, find(s, "kube-rs", n)) {
+        (Some(o), Some(k)) => target(
+            name,
+            Some(o.w2_parents_per_sec >= k.w2_parents_per_sec),
+            format!(
+                "W2 N={n}: {:.0} vs {:.0} parents/s ({:.2}x)",
+                o.w2_parents_per_sec,
+                k.w2_parents_per_sec,
+                o.w2_parents_per_sec / k.w2_parents_per_sec.max(1e-9)
+            ),
+        ),
+        _ => target(name, None, "ours-tuned or kube-rs not run".into()),
+    });
+
+    let ours_all: Vec<&Summary> = s
+        .iter()
+        .filter(|x| x.contender.starts_with("ours"))
+        .collect();
+    let which = ours_all
+        .iter()
+        .map(|x| format!("{} N={}", x.contender, x.n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let name = "W4: zero writes and zero hook calls";
+    out.push(if ours_all.is_empty() {
+        target(name, None, "ours not run".into())
+    } else {
+        let writes: u64 = ours_all.iter().map(|x| x.w4_writes_max).sum();
+        let calls: u64 = ours_all.iter().map(|x| x.w4_hook_calls_max).sum();
+        target(
+            name,
+            Some(writes == 0 && calls == 0),
+            format!(
+                "{writes} writes and {calls} hook calls in the idle windows of every run ({which})"
+            ),
+        )
+    });
+
+    let name = "W1: zero writes on a cold start";
+    out.push(if ours_all.is_empty() {
+        target(name, None, "ours not run".into())
+    } else {
+        let writes: u64 = ours_all.iter().map(|x| x.w1_writes_max).sum();
+        let events = ours_all
+            .iter()
+            .map(|x| x.w1_event_writes)
+            .fold(0.0, f64::max);
+        target(
+            name,
+            Some(writes == 0),
+            format!(
+                "{writes} object writes in every run ({which}); {events} Event writes per start (the controller's Starting/Started events)"
+            ),
+        )
+    });
+
+    let largest = s
+        .iter()
+        .filter(|x| x.contender == "ours-tuned")
+        .max_by_key(|x| x.n);
+    let name = "RSS at most 1.5x the JSON size of the cached objects";
+    out.push(match largest {
+        Some(o) => target(
+            name,
+            Some(o.rss_over_json <= 1.5),
+            format!(
+                "ours-tuned N={}: {:.0} objects, {:.2} MiB of JSON; RSS {:.1} MiB steady, {:.1} MiB when empty: growth {:.2}x the JSON ({:.0} KiB per 1,000 objects)",
+                o.n,
+                o.cached_objects,
+                o.cached_json_mib,
+                o.rss_steady_mib,
+                o.rss_empty_mib,
+                o.rss_over_json,
+                o.rss_per_1k_objects_kib
+            ),
+        ),
+        None => target(name, None, "ours-tuned not run".into()),
+    });
+
+    let with_unrelated = s
+        .iter()
+        .filter(|x| x.contender == "ours-tuned" && x.rss_with_unrelated_mib.is_some())
+        .max_by_key(|x| x.n);
+    let name = "objects no selector can match are not cached";
+    out.push(match with_unrelated {
+        Some(o) => {
+            let per_1k = o.unrelated_rss_per_1k_kib.unwrap_or(0.0);
+            let json_per_1k =
+                o.unrelated_json_mib.unwrap_or(0.0) * KIB * KIB / KIB / per_unrelated(o) * 1000.0;
+            target(
+                name,
+                Some(per_1k <= 0.1 * json_per_1k),
+                format!(
+                    "ours-tuned N={}: with {} unrelated ConfigMaps ({:.1} MiB of JSON) RSS grew {:.1} MiB ({per_1k:.0} KiB per 1,000; their JSON is {json_per_1k:.0} KiB per 1,000)",
+                    o.n,
+                    o.unrelated,
+                    o.unrelated_json_mib.unwrap_or(0.0),
+                    o.rss_with_unrelated_mib.unwrap_or(0.0) - o.rss_steady_mib,
+                ),
+            )
+        }
+        None => target(
+            name,
+            None,
+            "W9 with unrelated objects not run (quick mode, or --unrelated 0)".into(),
+        ),
+    });
+    out
+}
+
+fn per_unrelated(s: &Summary) -> f64 {
+    s.unrelated.max(1) as f64
+}
+
+/// " (+k events)" when Events were written.
+fn events(k: f64) -> String {
+    if k > 0.0 {
+        format!(" (+{k} events)")
+    } else {
+        String::new()
+    }
+}
+
+fn f(v: f64, digits: usize) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else {
+        format!("{v:.digits$}")
+    }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("–".into(), |v| f(v, digits))
+}
+
+/// The report as Markdown: one table per N, then requests, other
+/// workloads, memory, targets and problems.
+pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
+    let mut out = String::new();
+    let mut ns: Vec<usize> = s.iter().map(|x| x.n).collect();
+    ns.dedup();
+    out.push_str(&format!(
+        "Medians over up to {repeats} repeat(s) (the last column says how many ran); M = {} children per parent. Latencies in ms, from the harness's write to convergence seen through its watch. Writes and requests are the contender's own, from the server's counters.\n\n",
+        s.first().map_or(5, |x| x.m)
+    ));
+    for n in &ns {
+        out.push_str(&format!("#### N = {n} parents\n\n"));
+        out.push_str("| contender | W2 s | parents/s | W2 p50 | W2 p99 | W2 max | writes/parent | hook calls/parent | hook KiB/parent | CPU s/1k parents | W3 p99 | W5 p99 | W4 object writes / hook calls / requests | W1 object writes / hook calls / requests | W6 s | peak RSS MiB | steady RSS MiB | converged runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|\n");
+        for x in s.iter().filter(|x| x.n == *n) {
+            let floor = x.contender == "floor";
+            let ours = x.contender.starts_with("ours");
+            let dash = |v: String| if floor { "–".to_string() } else { v };
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
+                x.contender,
+                f(x.w2_seconds, 2),
+                f(x.w2_parents_per_sec, 0),
+                f(x.w2_p50_ms, 1),
+                f(x.w2_p99_ms, 1),
+                f(x.w2_max_ms, 1),
+                f(x.w2_writes_per_parent, 2),
+                if ours { f(x.w2_hook_calls_per_parent, 2) } else { "–".into() },
+                if ours { f(x.w2_hook_bytes_per_parent / 1024.0, 2) } else { "–".into() },
+                opt(x.w2_cpu_s_per_1k_parents, 2),
+                f(x.w3_p99_ms, 1),
+                f(x.w5_p99_ms, 1),
+                dash(format!(
+                    "{}{} / {} / {}",
+                    x.w4_writes,
+                    events(x.w4_event_writes),
+                    x.w4_hook_calls,
+                    x.w4_requests
+                )),
+                dash(format!(
+                    "{}{} / {} / {}",
+                    x.w1_writes,
+                    events(x.w1_event_writes),
+                    x.w1_hook_calls,
+                    x.w1_requests
+                )),
+                f(x.w6_seconds, 2),
+                dash(f(x.peak_mib, 1)),
+                dash(f(x.rss_steady_mib, 1)),
+                x.converged_runs,
+                x.runs,
+            ));
+        }
+        out.push('\n');
+    }
+
+    out.push_str("#### W2 requests per parent, by verb\n\n| contender | N | create | update | patch | delete | get | list | watch | total |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for x in s {
+        let v = |verb: &str| {
+            f(
+                x.w2_requests_by_verb_per_parent
+                    .get(verb)
+                    .copied()
+                    .unwrap_or(0.0),
+                2,
+            )
+        };
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            x.contender,
+            x.n,
+            v("create"),
+            v("update"),
+            v("patch"),
+            v("delete"),
+            v("get"),
+            v("list"),
+            v("watch"),
+            f(x.w2_requests_per_parent, 2)
+        ));
+    }
+
+    out.push_str("\n#### Other workloads\n\n| contender | N | W1 settle s | W3 s | W3 p50 / p99 / max | W3 writes/parent | W5 p50 / p99 / max | W5 writes/child | W4 CPU s | W6 parents/s | W6 writes/parent | W6 hook calls/parent | W6 prep writes/parent | CPU s/1k syncs |\n|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    for x in s {
+        let floor = x.contender == "floor";
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} / {} / {} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            x.contender,
+            x.n,
+            if floor { "–".into() } else { f(x.w1_settle_s, 2) },
+            f(x.w3_seconds, 2),
+            f(x.w3_p50_ms, 1),
+            f(x.w3_p99_ms, 1),
+            f(x.w3_max_ms, 1),
+            f(x.w3_writes_per_parent, 2),
+            f(x.w5_p50_ms, 1),
+            f(x.w5_p99_ms, 1),
+            f(x.w5_max_ms, 1),
+            f(x.w5_writes_per_child, 2),
+            if floor { "–".into() } else { f(x.w4_cpu_s, 2) },
+            f(x.w6_parents_per_sec, 0),
+            f(x.w6_writes_per_parent, 2),
+            f(x.w6_hook_calls_per_parent, 2),
+            f(x.w6_prep_writes_per_parent, 2),
+            opt(x.w2_cpu_s_per_1k_syncs, 2),
+        ));
+    }
+
+    out.push_str("\n#### Memory (W9)\n\n| contender | N | RSS empty MiB | RSS after W2–W5 MiB | RSS steady MiB | peak MiB | cached objects | their JSON MiB | RSS growth per 1k objects KiB | growth / JSON | with unrelated MiB | per 1k unrelated KiB | restart with unrelated s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for x in s.iter().filter(|x| x.contender != "floor") {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            x.contender,
+            x.n,
+            f(x.rss_empty_mib, 1),
+            f(x.rss_after_idle_mib, 1),
+            f(x.rss_steady_mib, 1),
+            f(x.peak_mib, 1),
+            f(x.cached_objects, 0),
+            f(x.cached_json_mib, 2),
+            f(x.rss_per_1k_objects_kib, 0),
+            f(x.rss_over_json, 2),
+            opt(x.rss_with_unrelated_mib, 1),
+            opt(x.unrelated_rss_per_1k_kib, 0),
+            opt(x.unrelated_startup_s, 1),
+        ));
+    }
+
+    out.push_str("\n#### Targets\n\n| target | status | measured |\n|---|---|---|\n");
+    for t in targets {
+        out.push_str(&format!("| {} | {} | {} |\n", t.target, t.status, t.detail));
+    }
+
+    let problems: Vec<String> = s
+        .iter()
+        .flat_map(|x| {
+            x.problems
+                .iter()
+                .map(move |p| format!("{} N={}: {p}", x.contender, x.n))
+        })
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("\n#### Problems\n\n");
+        for p in problems {
+            out.push_str(&format!("- {p}\n"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median([3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median([4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median([]), 0.0);
+    }
+
+    #[test]
+    fn targets_without_runs_are_not_measured() {
+        let t = targets(&[]);
+        assert!(t.iter().all(|t| t.status == "not measured"));
+    }
+
+    #[test]
+    fn a_report_of_two_runs() {
+        let mut a = RunResult {
+            contender: "ours-tuned".into(),
+            n: 10,
+            ..RunResult::default()
+        };
+        a.w2.seconds = 1.0;
+        a.w2.per_sec = 10.0;
+        let mut b = a.clone();
+        b.contender = "floor".into();
+        b.w2.seconds = 0.5;
+        let s = summarize(&[b, a]);
+        assert_eq!(s[0].contender, "ours-tuned");
+        let t = targets(&s);
+        assert_eq!(t[0].status, "missed");
+        let md = markdown(&s, &t, 1);
+        assert!(md.contains("| ours-tuned | 1.00 |"), "{md}");
+    }
+}

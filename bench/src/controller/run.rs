@@ -1,0 +1,982 @@
+//! One run: a fresh API server, one contender, every workload in order.
+//!
+//! 1. Start the server (in this process), install the `Bench` CRD and the
+//!    Metacontroller CRDs, create the namespaces, start the watches of the
+//!    [`Observer`]; for `ours`, start the hook and create the
+//!    CompositeController. Start the contender and wait until it watches
+//!    parents and ConfigMaps and has gone quiet; its RSS then is the
+//!    "empty" RSS.
+//! 2. **W2** burst-create N parents (16 at a time); wait for each to
+//!    converge, then for quiet (no request and no hook call for the quiet
+//!    window), so late writes count too.
+//! 3. **W3** `spec.replicas` 5 → 6 on every tenth parent.
+//! 4. **W5** delete 1 % of the children; each must come back.
+//! 5. **W4** idle for the idle window.
+//! 6. **W1** restart the contender over the converged world: requests,
+//!    writes and hook calls until quiet. Its RSS then is the steady RSS
+//!    (W9, compared with the JSON size of the objects it should cache).
+//! 7. **W9** (optional) create the unrelated ConfigMaps, restart again and
+//!    wait until its CPU is quiet: RSS with them present.
+//! 8. **W6** delete every parent. For `ours`, a finalize hook is added to
+//!    the CompositeController first (the engine then puts its finalizer on
+//!    every parent: the "prep" activity); the others rely on owner
+//!    references alone.
+//!
+//! What the contender did in a phase is the server's request counters over
+//! the phase minus the harness's own requests. The floor's writes go
+//! through a client of their own and count as the contender's.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use futures::StreamExt;
+use metacontroller_apiserver::{ApiServer, Config};
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde_json::json;
+
+use super::api::{self, Counts, Rest, collection};
+use super::hook::{Hook, HookKind, HookStats};
+use super::objects;
+use super::observe::{Observer, Outcome};
+use super::process::{Contender, Proc, ProcTotals, Programs, TUNED_WORKERS};
+use super::{
+    CHILDREN, GROUP, NAMESPACE, PLURAL, UNRELATED_NAMESPACE, VERSION, child_name, parent_name,
+    parent_resource,
+};
+use crate::Percentiles;
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Parents (N).
+    pub n: usize,
+    /// Index of this repeat (0-based).
+    pub repeat: usize,
+    /// The hook of the `ours` contenders.
+    pub hook: HookKind,
+    /// W4 length.
+    pub idle: Duration,
+    /// No request and no hook call for this long means quiet.
+    pub quiet: Duration,
+    /// Unrelated ConfigMaps for W9 (0: skip).
+    pub unrelated: usize,
+    /// Where the contenders' output goes.
+    pub log_dir: PathBuf,
+}
+
+/// What the contender did during a phase.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Activity {
+    /// Requests by verb.
+    pub requests: BTreeMap<String, u64>,
+    /// Requests by `verb resource`.
+    pub requests_by_resource: BTreeMap<String, u64>,
+    /// Write requests (create, update, patch, delete, deletecollection).
+    pub writes: u64,
+    /// Of those, writes of Events (`events`, `events.events.k8s.io`).
+    pub event_writes: u64,
+    /// Hook calls and bytes.
+    pub hook: HookStats,
+    /// CPU seconds of the contender's process.
+    pub cpu_seconds: f64,
+}
+
+impl Activity {
+    /// Writes of anything but Events.
+    pub fn object_writes(&self) -> u64 {
+        self.writes - self.event_writes
+    }
+
+    /// All requests.
+    pub fn total_requests(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+/// A workload that waits for convergence.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Convergence {
+    /// Parents (or children) waited for.
+    pub count: usize,
+    /// Of those, converged in time.
+    pub converged: usize,
+    /// From the first write of the harness to the last convergence.
+    pub seconds: f64,
+    /// `count / seconds`.
+    pub per_sec: f64,
+    /// From each write's acknowledgement to its convergence.
+    pub latency_ms: Percentiles,
+    /// Until quiet.
+    pub activity: Activity,
+    /// Every latency (W2 only; for the distribution plot).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub samples_ms: Vec<f64>,
+}
+
+/// W4.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Idle {
+    pub seconds: f64,
+    pub activity: Activity,
+}
+
+/// W1.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ColdStart {
+    /// From the spawn to the last request or hook call before quiet.
+    pub settle_seconds: f64,
+    pub activity: Activity,
+}
+
+/// W6.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Deletion {
+    /// Adding the finalize hook until every parent carries the finalizer
+    /// and all is quiet (`ours` only).
+    pub prep_seconds: f64,
+    pub prep: Activity,
+    /// From the first delete to the last parent and child gone.
+    pub seconds: f64,
+    pub per_sec: f64,
+    pub activity: Activity,
+}
+
+/// W9 and the process's memory.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Memory {
+    /// RSS once started and synced over an empty namespace.
+    pub rss_empty_kib: u64,
+    /// RSS after W4 (the first process, which went through W2–W5).
+    pub rss_after_idle_kib: u64,
+    /// RSS after the W1 restart over the converged world.
+    pub rss_steady_kib: u64,
+    /// Highest VmHWM of the contender's processes.
+    pub peak_kib: u64,
+    /// Parents and children in the bench namespace (what it must cache).
+    pub cached_objects: usize,
+    /// Their JSON size as the server serves them.
+    pub cached_json_bytes: u64,
+    /// `(steady - empty) / cached_objects * 1000`.
+    pub rss_per_1k_objects_kib: f64,
+    /// `(steady - empty) / cached_json_bytes`.
+    pub rss_over_json: f64,
+    /// Unrelated ConfigMaps present for the last measurement (0: skipped).
+    pub unrelated: usize,
+    /// Their JSON size.
+    pub unrelated_json_bytes: u64,
+    /// RSS after a restart with the unrelated ConfigMaps present.
+    pub rss_with_unrelated_kib: u64,
+    /// From that spawn until its CPU went quiet.
+    pub unrelated_startup_seconds: f64,
+    /// `(with_unrelated - steady) / unrelated * 1000`.
+    pub unrelated_rss_per_1k_kib: f64,
+}
+
+/// Everything one run measured.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunResult {
+    pub contender: String,
+    pub settings: String,
+    pub hook: String,
+    pub n: usize,
+    pub m: i64,
+    pub repeat: usize,
+    pub w2: Convergence,
+    pub w3: Convergence,
+    pub w5: Convergence,
+    pub w4: Idle,
+    pub w1: ColdStart,
+    pub w6: Deletion,
+    pub memory: Memory,
+    /// CPU seconds of every process of the contender over the run.
+    pub cpu_seconds_total: f64,
+    /// Every parent converged with exactly M children (M+1 after W3) and
+    /// `status.ready` equal to it, and every deleted child came back.
+    pub converged: bool,
+    /// What went wrong (timeouts, unconverged parents, errors).
+    pub problems: Vec<String>,
+}
+
+/// Counters at one moment.
+struct Snap {
+    server: Counts,
+    harness: Counts,
+    hook: HookStats,
+    cpu: f64,
+}
+
+/// One run's world.
+struct World {
+    // Dropped first: its watches end before the server stops.
+    observer: Observer,
+    server: ApiServer,
+    rest: Arc<Rest>,
+    floor: Arc<Rest>,
+    kubeconfig: PathBuf,
+    _dir: tempfile::TempDir,
+    hook: Option<Hook>,
+    proc: Option<Proc>,
+    contender: Contender,
+    programs: Option<Programs>,
+    log: PathBuf,
+    expected: HashMap<String, i64>,
+    uids: Arc<Mutex<HashMap<String, String>>>,
+    problems: Vec<String>,
+    totals: Vec<ProcTotals>,
+}
+
+const CONCURRENCY: usize = TUNED_WORKERS;
+const POLL: Duration = Duration::from_millis(20);
+
+fn parents_path() -> String {
+    collection(GROUP, VERSION, NAMESPACE, PLURAL)
+}
+
+fn configmaps_path(ns: &str) -> String {
+    collection("", "v1", ns, "configmaps")
+}
+
+fn is_event(resource: &str) -> bool {
+    resource == "events" || resource == "events.events.k8s.io"
+}
+
+impl World {
+    async fn start(
+        contender: Contender,
+        programs: Option<Programs>,
+        opts: &Options,
+    ) -> Result<Self> {
+        let server = ApiServer::start(Config {
+            history_limit: 200_000 + opts.unrelated,
+            ..Config::default()
+        })
+        .await?;
+        let dir = tempfile::tempdir()?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kubeconfig)?;
+        let rest = Arc::new(Rest::new(&server.url()));
+        let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+        rest.create(crds, &objects::bench_crd())
+            .await
+            .context("installing the Bench CRD")?;
+        for crd in metacontroller_api::crds() {
+            rest.create(crds, &serde_json::to_value(&crd)?)
+                .await
+                .context("installing the Metacontroller CRDs")?;
+        }
+        for ns in [NAMESPACE, UNRELATED_NAMESPACE] {
+            rest.create("/api/v1/namespaces", &objects::namespace(ns))
+                .await?;
+        }
+        // The CRD is served once it is established.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while rest
+            .send(http::Method::GET, &parents_path(), None, "")
+            .await?
+            .0
+            != 200
+        {
+            anyhow::ensure!(Instant::now() < deadline, "the Bench CRD is not served");
+            tokio::time::sleep(POLL).await;
+        }
+        let observer = Observer::start(rest.clone(), server.addr()).await?;
+        let floor = Arc::new(Rest::new(&server.url()));
+        let log = opts.log_dir.join(format!(
+            "{}-n{}-r{}.log",
+            contender.name(),
+            opts.n,
+            opts.repeat
+        ));
+        let _ = std::fs::remove_file(&log);
+        let mut world = World {
+            observer,
+            server,
+            rest,
+            floor,
+            kubeconfig,
+            _dir: dir,
+            hook: None,
+            proc: None,
+            contender,
+            programs,
+            log,
+            expected: HashMap::new(),
+            uids: Arc::new(Mutex::new(HashMap::new())),
+            problems: Vec::new(),
+            totals: Vec::new(),
+        };
+        if contender.is_ours() {
+            let hook = Hook::start(opts.hook).await?;
+            world
+                .rest
+                .create(
+                    "/apis/metacontroller.k8s.io/v1alpha1/compositecontrollers",
+                    &objects::composite_controller(hook.url(), false),
+                )
+                .await?;
+            world.hook = Some(hook);
+        }
+        Ok(world)
+    }
+
+    async fn hook_stats(&self) -> HookStats {
+        match &self.hook {
+            Some(h) => h.stats().await.unwrap_or_default(),
+            None => HookStats::default(),
+        }
+    }
+
+    async fn snap(&self) -> Snap {
+        Snap {
+            server: self.server.counters().snapshot(),
+            harness: self.rest.counts(),
+            hook: self.hook_stats().await,
+            cpu: self.proc.as_ref().map_or(0.0, Proc::cpu_seconds),
+        }
+    }
+
+    fn activity(&self, before: &Snap, after: &Snap) -> Activity {
+        let server = api::delta(&after.server, &before.server);
+        let harness = api::delta(&after.harness, &before.harness);
+        let own = api::delta(&server, &harness);
+        let events: Counts = own
+            .iter()
+            .filter(|((_, res), _)| is_event(res))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        Activity {
+            requests: api::by_verb(&own),
+            requests_by_resource: own
+                .iter()
+                .map(|((verb, res), n)| (format!("{verb} {res}"), *n))
+                .collect(),
+            writes: api::writes(&own),
+            event_writes: api::writes(&events),
+            hook: after.hook.since(&before.hook),
+            cpu_seconds: (after.cpu - before.cpu).max(0.0),
+        }
+    }
+
+    /// A number that changes whenever anyone makes a request or the hook
+    /// is called.
+    async fn activity_signature(&self) -> u64 {
+        let requests: u64 = self.server.counters().snapshot().values().sum();
+        requests + self.hook_stats().await.calls()
+    }
+
+    /// Waits until nothing happened for `window`; returns the moment of the
+    /// last activity.
+    async fn wait_quiet(&mut self, window: Duration, timeout: Duration, what: &str) -> Instant {
+        let start = Instant::now();
+        let mut last = self.activity_signature().await;
+        let mut last_change = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.activity_signature().await;
+            if now != last {
+                last = now;
+                last_change = Instant::now();
+            } else if last_change.elapsed() >= window {
+                return last_change;
+            }
+            if start.elapsed() > timeout {
+                self.problems
+                    .push(format!("{what}: still busy after {timeout:?}"));
+                return last_change;
+            }
+        }
+    }
+
+    /// Waits until the contender used under 2 % of a CPU over the last
+    /// `window`.
+    async fn wait_cpu_quiet(&mut self, window: Duration, timeout: Duration, what: &str) {
+        let Some(proc) = &self.proc else { return };
+        let pid = proc.pid();
+        let start = Instant::now();
+        let mut samples: Vec<(Instant, f64)> =
+            vec![(Instant::now(), super::process::cpu_seconds(pid))];
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = Instant::now();
+            samples.push((now, super::process::cpu_seconds(pid)));
+            // The newest sample at least `window` old.
+            if let Some((t, c)) = samples
+                .iter()
+                .rev()
+                .find(|(t, _)| now.duration_since(*t) >= window)
+            {
+                let span = now.duration_since(*t).as_secs_f64();
+                let used = samples.last().map_or(0.0, |s| s.1) - c;
+                if used <= 0.02 * span {
+                    return;
+                }
+            }
+            if start.elapsed() > timeout {
+                self.problems
+                    .push(format!("{what}: CPU still busy after {timeout:?}"));
+                return;
+            }
+        }
+    }
+
+    async fn spawn(&mut self) -> Result<()> {
+        let programs = self.programs.as_ref().context("no programs")?;
+        self.proc = Some(Proc::spawn(
+            self.contender,
+            programs,
+            &self.kubeconfig,
+            &self.log,
+        )?);
+        Ok(())
+    }
+
+    /// Waits until the contender has opened watches on parents and
+    /// ConfigMaps (since `before`).
+    async fn wait_watching(&mut self, before: &Snap, timeout: Duration) -> Result<()> {
+        let start = Instant::now();
+        loop {
+            let now = self.snap().await;
+            let act = api::delta(
+                &api::delta(&now.server, &before.server),
+                &api::delta(&now.harness, &before.harness),
+            );
+            let watching = |res: &str| act.contains_key(&("watch".to_string(), res.to_string()));
+            if watching(&parent_resource()) && watching("configmaps") {
+                return Ok(());
+            }
+            if let Some(proc) = self.proc.as_mut()
+                && let Some(status) = proc.exited()
+            {
+                anyhow::bail!(
+                    "{} exited ({status}) before watching; see {}",
+                    self.contender.name(),
+                    self.log.display()
+                );
+            }
+            anyhow::ensure!(
+                start.elapsed() < timeout,
+                "{} did not start watching within {timeout:?}; see {}",
+                self.contender.name(),
+                self.log.display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn stop_proc(&mut self) {
+        if let Some(proc) = self.proc.take() {
+            self.totals.push(proc.stop().await);
+        }
+    }
+
+    /// Waits until `outcome` has nothing pending or `timeout` passes.
+    async fn wait_outcome(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        outcome: impl Fn(&Observer) -> Outcome,
+    ) -> Outcome {
+        let start = Instant::now();
+        loop {
+            let out = outcome(&self.observer);
+            if out.pending.is_empty() {
+                return out;
+            }
+            if start.elapsed() > timeout {
+                let shown: Vec<_> = out.pending.iter().take(5).cloned().collect();
+                self.problems.push(format!(
+                    "{what}: {} not converged after {timeout:?} (e.g. {})",
+                    out.pending.len(),
+                    shown.join(", ")
+                ));
+                return out;
+            }
+            if let Some(proc) = self.proc.as_mut()
+                && let Some(status) = proc.exited()
+            {
+                self.problems.push(format!(
+                    "{what}: {} exited ({status}); see {}",
+                    self.contender.name(),
+                    self.log.display()
+                ));
+                return out;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// How long a phase of about `requests` contender requests may take.
+    fn budget(&self, requests: usize) -> Duration {
+        let rate = match self.contender.engine_flags() {
+            Some((_, qps, _)) if qps > 0.0 => qps.min(200.0),
+            Some(_) => 200.0,
+            None => 20.0,
+        };
+        Duration::from_secs_f64(60.0 + requests as f64 / rate * 2.0)
+    }
+
+    /// The floor's share of a parent: children `from..to` and the status.
+    async fn floor_converge(floor: &Rest, name: &str, uid: &str, from: i64, to: i64) -> Result<()> {
+        for i in from..to {
+            floor
+                .create(
+                    &configmaps_path(NAMESPACE),
+                    &objects::owned_child(name, uid, i),
+                )
+                .await?;
+        }
+        floor
+            .merge_patch(
+                &format!("{}/{name}/status", parents_path()),
+                &json!({"status": {"ready": to}}),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn w2(&mut self, n: usize, window: Duration) -> Convergence {
+        let names: Vec<String> = (0..n).map(parent_name).collect();
+        self.observer.expect(&names, CHILDREN);
+        for name in &names {
+            self.expected.insert(name.clone(), CHILDREN);
+        }
+        let before = self.snap().await;
+        let t0 = Instant::now();
+        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
+        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+        futures::stream::iter(names.iter().cloned())
+            .for_each_concurrent(CONCURRENCY, |name| {
+                let rest = self.rest.clone();
+                let observer = &self.observer;
+                let floor = floor.clone();
+                let errors = errors.clone();
+                let uids = self.uids.clone();
+                async move {
+                    let result = async {
+                        let created = rest
+                            .create(&parents_path(), &objects::parent(&name, CHILDREN))
+                            .await?;
+                        observer.started(&name, Instant::now());
+                        let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
+                        uids.lock().insert(name.clone(), uid.to_string());
+                        if let Some(floor) = &floor {
+                            Self::floor_converge(floor, &name, uid, 0, CHILDREN).await?;
+                        }
+                        anyhow::Ok(())
+                    }
+                    .await;
+                    if let Err(err) = result {
+                        errors.lock().push(format!("W2 {name}: {err:#}"));
+                    }
+                }
+            })
+            .await;
+        self.problems.append(&mut errors.lock());
+        let budget = self.budget(n * (CHILDREN as usize + 2));
+        let out = self
+            .wait_outcome(budget, "W2", |o| o.parent_outcome(false))
+            .await;
+        self.observer.parent_outcome(true);
+        self.wait_quiet(window, budget, "W2").await;
+        let after = self.snap().await;
+        self.convergence(n, t0, out, &before, &after, true)
+    }
+
+    fn convergence(
+        &self,
+        count: usize,
+        t0: Instant,
+        mut out: Outcome,
+        before: &Snap,
+        after: &Snap,
+        keep_samples: bool,
+    ) -> Convergence {
+        let seconds = out
+            .last_done
+            .map_or(0.0, |d| d.saturating_duration_since(t0).as_secs_f64());
+        let converged = out.latencies_ms.len();
+        let latency_ms = Percentiles::of(&mut out.latencies_ms);
+        Convergence {
+            count,
+            converged,
+            seconds,
+            per_sec: if seconds > 0.0 {
+                count as f64 / seconds
+            } else {
+                0.0
+            },
+            latency_ms,
+            activity: self.activity(before, after),
+            samples_ms: if keep_samples {
+                out.latencies_ms
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    async fn w3(&mut self, n: usize, window: Duration) -> Convergence {
+        let names: Vec<String> = (0..n).step_by(10).map(parent_name).collect();
+        let replicas = CHILDREN + 1;
+        self.observer.expect(&names, replicas);
+        for name in &names {
+            self.expected.insert(name.clone(), replicas);
+        }
+        let before = self.snap().await;
+        let t0 = Instant::now();
+        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
+        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+        futures::stream::iter(names.iter().cloned())
+            .for_each_concurrent(CONCURRENCY, |name| {
+                let rest = self.rest.clone();
+                let observer = &self.observer;
+                let floor = floor.clone();
+                let errors = errors.clone();
+                let uid = self.uids.lock().get(&name).cloned().unwrap_or_default();
+                async move {
+                    let result = async {
+                        rest.merge_patch(
+                            &format!("{}/{name}", parents_path()),
+                            &json!({"spec": {"replicas": replicas}}),
+                        )
+                        .await?;
+                        observer.started(&name, Instant::now());
+                        if let Some(floor) = &floor {
+                            Self::floor_converge(floor, &name, &uid, CHILDREN, replicas).await?;
+                        }
+                        anyhow::Ok(())
+                    }
+                    .await;
+                    if let Err(err) = result {
+                        errors.lock().push(format!("W3 {name}: {err:#}"));
+                    }
+                }
+            })
+            .await;
+        self.problems.append(&mut errors.lock());
+        let budget = self.budget(names.len() * 4);
+        let out = self
+            .wait_outcome(budget, "W3", |o| o.parent_outcome(false))
+            .await;
+        self.observer.parent_outcome(true);
+        self.wait_quiet(window, budget, "W3").await;
+        let after = self.snap().await;
+        self.convergence(names.len(), t0, out, &before, &after, false)
+    }
+
+    async fn w5(&mut self, n: usize, window: Duration) -> Convergence {
+        let total = n * CHILDREN as usize;
+        let count = (total / 100).max(1);
+        let step = (n / count).max(1);
+        let victims: Vec<(String, String)> = (0..count)
+            .map(|j| {
+                let parent = parent_name((j * step) % n);
+                let child = child_name(&parent, (j as i64) % CHILDREN);
+                (parent, child)
+            })
+            .collect();
+        for (_, child) in &victims {
+            self.observer.expect_repair(child);
+        }
+        let before = self.snap().await;
+        let t0 = Instant::now();
+        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
+        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+        futures::stream::iter(victims.iter().cloned())
+            .for_each_concurrent(CONCURRENCY, |(parent, child)| {
+                let rest = self.rest.clone();
+                let observer = &self.observer;
+                let floor = floor.clone();
+                let errors = errors.clone();
+                let uid = self.uids.lock().get(&parent).cloned().unwrap_or_default();
+                async move {
+                    let result = async {
+                        rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
+                            .await?;
+                        observer.repair_started(&child, Instant::now());
+                        if let Some(floor) = &floor {
+                            let i: i64 = child
+                                .rsplit_once('-')
+                                .and_then(|(_, i)| i.parse().ok())
+                                .unwrap_or(0);
+                            floor
+                                .create(
+                                    &configmaps_path(NAMESPACE),
+                                    &objects::owned_child(&parent, &uid, i),
+                                )
+                                .await?;
+                        }
+                        anyhow::Ok(())
+                    }
+                    .await;
+                    if let Err(err) = result {
+                        errors.lock().push(format!("W5 {child}: {err:#}"));
+                    }
+                }
+            })
+            .await;
+        self.problems.append(&mut errors.lock());
+        let budget = self.budget(count * 4);
+        let out = self
+            .wait_outcome(budget, "W5", |o| o.repair_outcome(false))
+            .await;
+        self.observer.repair_outcome(true);
+        self.wait_quiet(window, budget, "W5").await;
+        let after = self.snap().await;
+        self.convergence(count, t0, out, &before, &after, false)
+    }
+
+    async fn w6(&mut self, n: usize, window: Duration) -> Deletion {
+        let mut result = Deletion::default();
+        // ours: a GET and an update per finalizer, and its own child deletes.
+        let budget = self.budget(n * (CHILDREN as usize + 4));
+        if self.contender.is_ours()
+            && let Some(hook) = &self.hook
+        {
+            let before = self.snap().await;
+            let t0 = Instant::now();
+            let url = format!("{}/finalize", hook.url());
+            let patch = json!({"spec": {"hooks": {"finalize": {"webhook": {"url": url}}}}});
+            if let Err(err) = self
+                .rest
+                .merge_patch(
+                    "/apis/metacontroller.k8s.io/v1alpha1/compositecontrollers/bench",
+                    &patch,
+                )
+                .await
+            {
+                self.problems.push(format!("W6 finalize hook: {err:#}"));
+            }
+            while self.observer.parents_with_finalizers() < n {
+                if t0.elapsed() > budget {
+                    self.problems.push(format!(
+                        "W6: only {} of {n} parents got the finalizer",
+                        self.observer.parents_with_finalizers()
+                    ));
+                    break;
+                }
+                tokio::time::sleep(POLL).await;
+            }
+            let last = self.wait_quiet(window, budget, "W6 prep").await;
+            result.prep_seconds = last.saturating_duration_since(t0).as_secs_f64();
+            let after = self.snap().await;
+            result.prep = self.activity(&before, &after);
+        }
+        let names: Vec<String> = (0..n).map(parent_name).collect();
+        let before = self.snap().await;
+        let t0 = Instant::now();
+        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
+        futures::stream::iter(names)
+            .for_each_concurrent(CONCURRENCY, |name| {
+                let rest = self.rest.clone();
+                let errors = errors.clone();
+                async move {
+                    if let Err(err) = rest.delete(&format!("{}/{name}", parents_path())).await {
+                        errors.lock().push(format!("W6 {name}: {err:#}"));
+                    }
+                }
+            })
+            .await;
+        self.problems.append(&mut errors.lock());
+        let done = loop {
+            if self.observer.counts() == (0, 0) {
+                break Instant::now();
+            }
+            if t0.elapsed() > budget {
+                let (p, c) = self.observer.counts();
+                self.problems.push(format!(
+                    "W6: {p} parents and {c} children left after {budget:?}"
+                ));
+                break Instant::now();
+            }
+            tokio::time::sleep(POLL).await;
+        };
+        self.expected.clear();
+        result.seconds = done.duration_since(t0).as_secs_f64();
+        result.per_sec = n as f64 / result.seconds.max(1e-9);
+        self.wait_quiet(window, budget, "W6").await;
+        let after = self.snap().await;
+        result.activity = self.activity(&before, &after);
+        result
+    }
+
+    /// Parents and children in the bench namespace, and their JSON size.
+    async fn cached_world(&self) -> (usize, u64) {
+        let mut count = 0;
+        let mut bytes = 0;
+        for path in [parents_path(), configmaps_path(NAMESPACE)] {
+            if let Ok(list) = self.rest.list(&path).await {
+                for item in list["items"].as_array().into_iter().flatten() {
+                    count += 1;
+                    bytes += serde_json::to_vec(item).map_or(0, |v| v.len() as u64);
+                }
+            }
+        }
+        (count, bytes)
+    }
+
+    async fn create_unrelated(&mut self, count: usize) -> u64 {
+        let bytes = Arc::new(Mutex::new(0u64));
+        let errors = Arc::new(Mutex::new(0usize));
+        futures::stream::iter(0..count)
+            .for_each_concurrent(CONCURRENCY, |i| {
+                let rest = self.rest.clone();
+                let bytes = bytes.clone();
+                let errors = errors.clone();
+                async move {
+                    match rest
+                        .create(
+                            &configmaps_path(UNRELATED_NAMESPACE),
+                            &objects::unrelated(i),
+                        )
+                        .await
+                    {
+                        Ok(v) => {
+                            *bytes.lock() += serde_json::to_vec(&v).map_or(0, |v| v.len() as u64);
+                        }
+                        Err(_) => *errors.lock() += 1,
+                    }
+                }
+            })
+            .await;
+        let errors = *errors.lock();
+        if errors > 0 {
+            self.problems
+                .push(format!("W9: {errors} unrelated ConfigMaps not created"));
+        }
+        *bytes.lock()
+    }
+
+    /// Checks the world against `expected`.
+    fn check(&mut self, what: &str) -> bool {
+        let bad = self.observer.unconverged(&self.expected);
+        if bad.is_empty() {
+            return true;
+        }
+        let shown: Vec<_> = bad.iter().take(5).cloned().collect();
+        self.problems.push(format!(
+            "{what}: {} problems: {}",
+            bad.len(),
+            shown.join("; ")
+        ));
+        false
+    }
+}
+
+/// Runs every workload for `contender`.
+pub async fn run(
+    contender: Contender,
+    programs: Option<&Programs>,
+    opts: &Options,
+) -> Result<RunResult> {
+    let mut w = World::start(contender, programs.cloned(), opts).await?;
+    let window = opts.quiet;
+    let startup = Duration::from_secs(120);
+    let mut r = RunResult {
+        contender: contender.name().into(),
+        settings: contender.settings(),
+        hook: if contender.is_ours() {
+            opts.hook.name().into()
+        } else {
+            "-".into()
+        },
+        n: opts.n,
+        m: CHILDREN,
+        repeat: opts.repeat,
+        ..RunResult::default()
+    };
+
+    if contender.has_process() {
+        let before = w.snap().await;
+        w.spawn().await?;
+        w.wait_watching(&before, startup).await?;
+        w.wait_quiet(window, startup, "start").await;
+        r.memory.rss_empty_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
+    }
+
+    r.w2 = w.w2(opts.n, window).await;
+    let mut ok = r.w2.converged == r.w2.count && w.check("after W2");
+    r.w3 = w.w3(opts.n, window).await;
+    ok &= r.w3.converged == r.w3.count && w.check("after W3");
+    r.w5 = w.w5(opts.n, window).await;
+    ok &= r.w5.converged == r.w5.count && w.check("after W5");
+
+    let before = w.snap().await;
+    let t0 = Instant::now();
+    tokio::time::sleep(opts.idle).await;
+    let after = w.snap().await;
+    r.w4 = Idle {
+        seconds: t0.elapsed().as_secs_f64(),
+        activity: w.activity(&before, &after),
+    };
+    r.memory.rss_after_idle_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
+
+    if contender.has_process() {
+        w.stop_proc().await;
+        let before = w.snap().await;
+        w.spawn().await?;
+        let spawned = w.proc.as_ref().map_or_else(Instant::now, |p| p.spawned);
+        w.wait_watching(&before, startup).await?;
+        let last = w.wait_quiet(window, startup, "W1").await;
+        let after = w.snap().await;
+        r.w1 = ColdStart {
+            settle_seconds: last.saturating_duration_since(spawned).as_secs_f64(),
+            activity: w.activity(&before, &after),
+        };
+        ok &= w.check("after W1");
+        r.memory.rss_steady_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
+        let (count, bytes) = w.cached_world().await;
+        r.memory.cached_objects = count;
+        r.memory.cached_json_bytes = bytes;
+        let grown = r
+            .memory
+            .rss_steady_kib
+            .saturating_sub(r.memory.rss_empty_kib) as f64;
+        r.memory.rss_per_1k_objects_kib = grown / (count.max(1) as f64) * 1000.0;
+        r.memory.rss_over_json = grown * 1024.0 / (bytes.max(1) as f64);
+
+        if opts.unrelated > 0 {
+            r.memory.unrelated = opts.unrelated;
+            r.memory.unrelated_json_bytes = w.create_unrelated(opts.unrelated).await;
+            let long = Duration::from_secs(600);
+            w.wait_cpu_quiet(Duration::from_secs(2), long, "W9 create")
+                .await;
+            w.stop_proc().await;
+            let before = w.snap().await;
+            w.spawn().await?;
+            let spawned = w.proc.as_ref().map_or_else(Instant::now, |p| p.spawned);
+            w.wait_watching(&before, long).await?;
+            w.wait_cpu_quiet(Duration::from_secs(2), long, "W9 restart")
+                .await;
+            r.memory.unrelated_startup_seconds = spawned.elapsed().as_secs_f64();
+            r.memory.rss_with_unrelated_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
+            let grown = r
+                .memory
+                .rss_with_unrelated_kib
+                .saturating_sub(r.memory.rss_steady_kib) as f64;
+            r.memory.unrelated_rss_per_1k_kib = grown / opts.unrelated as f64 * 1000.0;
+            ok &= w.check("after W9");
+        }
+    }
+
+    r.w6 = w.w6(opts.n, window).await;
+    if w.contender.has_process() {
+        let hwm_now = w.proc.as_ref().map_or(0, Proc::hwm_kib);
+        w.stop_proc().await;
+        r.memory.peak_kib = w
+            .totals
+            .iter()
+            .map(|t| t.hwm_kib)
+            .max()
+            .unwrap_or(0)
+            .max(hwm_now);
+        r.cpu_seconds_total = w.totals.iter().map(|t| t.cpu_seconds).sum();
+    }
+    r.converged = ok;
+    r.problems = std::mem::take(&mut w.problems);
+    Ok(r)
+}
