@@ -14,9 +14,8 @@
 //! * `ours-defaults` / `ours-tuned`: `metacontroller run` as a subprocess with
 //!   a CompositeController whose sync hook implements the logic
 //!   ([`hook`]), with Metacontroller's defaults (5 workers, QPS 5, burst 10)
-//!   or tuned (16 workers, QPS 1000, burst 2000); `ours-unthrottled` runs
-//!   16 workers without a client rate limit (`--client-go-qps 0`), as the
-//!   kube-rs baseline and the floor do;
+//!   or tuned (16 workers and no client rate limit, `--client-go-qps 0`,
+//!   as the kube-rs baseline and the floor have none);
 //! * `kopf`: the Python framework running `bench/kopf/handler.py`, which
 //!   creates, deletes and repairs the children itself;
 //! * `kube-rs`: the `kube-rs-baseline` binary of this crate, a hand-written

@@ -9,8 +9,8 @@
 //!
 //! Text needs a TrueType font: the first of a few well-known system fonts is
 //! loaded at run time. Without one the plots are drawn without any text
-//! (colours follow [`color`]: blue ours-defaults, green ours-tuned, cyan
-//! ours-unthrottled, orange kube-rs, red kopf, grey floor).
+//! (colours follow [`color`]: blue ours-defaults, green ours-tuned,
+//! orange kube-rs, red kopf, grey floor).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -51,7 +51,6 @@ pub fn color(contender: &str) -> RGBColor {
     match contender {
         "ours-defaults" => RGBColor(31, 119, 180),
         "ours-tuned" => RGBColor(44, 160, 44),
-        "ours-unthrottled" => RGBColor(23, 190, 207),
         "kube-rs" => RGBColor(255, 127, 14),
         "kopf" => RGBColor(214, 39, 40),
         _ => RGBColor(127, 127, 127),

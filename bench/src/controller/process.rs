@@ -20,11 +20,10 @@ pub enum Contender {
     /// `metacontroller run` with Metacontroller's defaults: 5 workers,
     /// client QPS 5, burst 10.
     OursDefaults,
-    /// `metacontroller run` tuned: 16 workers, client QPS 1000, burst 2000.
+    /// `metacontroller run` tuned: 16 workers and no client rate limit
+    /// (`--client-go-qps 0`, leaving flow control to the API server), like
+    /// the kube-rs baseline and the floor.
     OursTuned,
-    /// `metacontroller run` with 16 workers and no client rate limit
-    /// (`--client-go-qps 0`), like the kube-rs baseline and the floor.
-    OursUnthrottled,
     /// A hand-written `kube::runtime::Controller` (`kube-rs-baseline`).
     KubeRs,
     /// kopf running `bench/kopf/handler.py`.
@@ -42,7 +41,6 @@ impl Contender {
         match self {
             Contender::OursDefaults => "ours-defaults",
             Contender::OursTuned => "ours-tuned",
-            Contender::OursUnthrottled => "ours-unthrottled",
             Contender::KubeRs => "kube-rs",
             Contender::Kopf => "kopf",
             Contender::Floor => "floor",
@@ -51,10 +49,7 @@ impl Contender {
 
     /// Whether this is `metacontroller` (a CompositeController and a hook).
     pub fn is_ours(self) -> bool {
-        matches!(
-            self,
-            Contender::OursDefaults | Contender::OursTuned | Contender::OursUnthrottled
-        )
+        matches!(self, Contender::OursDefaults | Contender::OursTuned)
     }
 
     /// Whether a controller process runs (everything but the floor).
@@ -66,8 +61,7 @@ impl Contender {
     pub fn engine_flags(self) -> Option<(usize, f64, u32)> {
         match self {
             Contender::OursDefaults => Some((5, 5.0, 10)),
-            Contender::OursTuned => Some((TUNED_WORKERS, 1000.0, 2000)),
-            Contender::OursUnthrottled => Some((TUNED_WORKERS, 0.0, 0)),
+            Contender::OursTuned => Some((TUNED_WORKERS, 0.0, 0)),
             _ => None,
         }
     }
@@ -79,9 +73,6 @@ impl Contender {
                 "metacontroller run --workers 5 --client-go-qps 5 --client-go-burst 10".into()
             }
             Contender::OursTuned => format!(
-                "metacontroller run --workers {TUNED_WORKERS} --client-go-qps 1000 --client-go-burst 2000"
-            ),
-            Contender::OursUnthrottled => format!(
                 "metacontroller run --workers {TUNED_WORKERS} --client-go-qps 0 (no client rate limit)"
             ),
             Contender::KubeRs => {
@@ -285,7 +276,7 @@ impl Proc {
         log: &Path,
     ) -> Result<Self> {
         let mut cmd = match contender {
-            Contender::OursDefaults | Contender::OursTuned | Contender::OursUnthrottled => {
+            Contender::OursDefaults | Contender::OursTuned => {
                 let (workers, qps, burst) = contender.engine_flags().expect("ours");
                 let mut cmd = tokio::process::Command::new(&programs.metacontroller);
                 cmd.arg("run").arg("--kubeconfig").arg(kubeconfig).args([

@@ -105,17 +105,10 @@ const KIB: f64 = 1024.0;
 /// medians.
 pub fn summarize(runs: &[RunResult]) -> Vec<Summary> {
     let order = |name: &str| {
-        [
-            "ours-defaults",
-            "ours-tuned",
-            "ours-unthrottled",
-            "kube-rs",
-            "kopf",
-            "floor",
-        ]
-        .iter()
-        .position(|c| *c == name)
-        .unwrap_or(99)
+        ["ours-defaults", "ours-tuned", "kube-rs", "kopf", "floor"]
+            .iter()
+            .position(|c| *c == name)
+            .unwrap_or(99)
     };
     let mut groups: BTreeMap<(usize, usize, String), Vec<&RunResult>> = BTreeMap::new();
     for r in runs {

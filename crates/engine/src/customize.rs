@@ -562,48 +562,33 @@ impl Shared {
         if !informer.has_synced() {
             return Err(SyncError::NotReady);
         }
-        let in_namespace_or_all = |ns: Option<&str>| match ns {
-            Some(ns) if info.namespaced => informer.list_namespace(ns),
-            _ => informer.list(),
-        };
+        // Selections run on the cached metadata; only the objects they pick
+        // are decoded.
+        let namespaced = info.namespaced;
+        let namespace = compiled.namespace.as_deref().filter(|_| namespaced);
         let objects: Vec<Arc<Value>> = match compiled.selection {
-            RelatedSelection::Labels => {
-                let candidates = if restricted {
-                    informer.list_namespace(own_namespace)
-                } else {
-                    informer.list()
-                };
-                candidates
-                    .into_iter()
-                    .filter(|o| compiled.labels.matches_object_labels(o))
-                    .collect()
-            }
+            RelatedSelection::Labels => informer.select(restricted.then_some(own_namespace), |m| {
+                compiled.labels.matches(m.labels)
+            }),
             RelatedSelection::NamespaceAndLabels => {
-                in_namespace_or_all(compiled.namespace.as_deref())
-                    .into_iter()
-                    .filter(|o| compiled.labels.matches_object_labels(o))
-                    .collect()
+                informer.select(namespace, |m| compiled.labels.matches(m.labels))
             }
-            RelatedSelection::NamespaceAndNames => {
-                in_namespace_or_all(compiled.namespace.as_deref())
-                    .into_iter()
-                    .filter(|o| {
-                        compiled.names.is_empty()
-                            || compiled.names.iter().any(|n| n == object::name(o))
-                    })
-                    .collect()
-            }
+            RelatedSelection::NamespaceAndNames => informer.select(namespace, |m| {
+                compiled.names.is_empty() || compiled.names.iter().any(|n| n == m.name)
+            }),
             RelatedSelection::NamespaceSelector => {
                 let namespaces = self.watch_namespaces()?;
                 if !namespaces.has_synced() {
                     return Err(SyncError::NotReady);
                 }
                 namespaces
-                    .list()
+                    .select(None, |ns| compiled.namespace_selector.matches(ns.labels))
                     .iter()
-                    .filter(|ns| compiled.namespace_selector.matches_object_labels(ns))
-                    .flat_map(|ns| informer.list_namespace(object::name(ns)))
-                    .filter(|o| compiled.labels.matches_object_labels(o))
+                    .flat_map(|ns| {
+                        informer.select(Some(object::name(ns)), |m| {
+                            compiled.labels.matches(m.labels)
+                        })
+                    })
                     .collect()
             }
         };

@@ -169,20 +169,33 @@ const CONFLICT_BACKOFF: [Duration; 3] = [
     Duration::from_millis(250),
 ];
 
-/// Read-modify-write with conflict retries: GETs the live object (which
-/// must still have `uid`), lets `mutate` change it (returning `false` when
-/// nothing needs to change) and PUTs it, to `/status` when `status` is set.
+/// Read-modify-write with conflict retries, starting from `start` (usually
+/// the cached object, which must carry its `resourceVersion`): `mutate`
+/// changes a copy (returning `false` when nothing needs to change) and the
+/// copy is PUT, to `/status` when `status` is set. A stale copy gets a 409
+/// from the server (the PUT carries its resourceVersion); every later
+/// attempt GETs the live object, which must still have `start`'s UID.
 /// Returns the final object.
+///
+/// Starting from the cache saves the GET of client-go's `RetryOnConflict`
+/// pattern on the common path without weakening it: the write only lands
+/// when the copy was current.
 pub async fn atomic_update(
     api: &Api<RawObject>,
-    name: &str,
-    uid: &str,
+    start: &Value,
     status: bool,
     mut mutate: impl FnMut(&mut Value) -> bool,
 ) -> Result<Value, ApiError> {
+    let name = object::name(start);
+    let uid = object::uid(start);
+    let mut cached = (!object::resource_version(start).is_empty()).then(|| start.clone());
     let mut attempt = 0;
     loop {
-        let mut current = get(api, name).await?;
+        let from_cache = cached.is_some();
+        let mut current = match cached.take() {
+            Some(copy) => copy,
+            None => get(api, name).await?,
+        };
         if object::uid(&current) != uid {
             return Err(ApiError::Replaced(object::describe(&current)));
         }
@@ -195,6 +208,8 @@ pub async fn atomic_update(
             replace(api, current).await
         };
         match result {
+            // The cached copy was stale: read the live object at once.
+            Err(err) if err.is_conflict() && from_cache => {}
             Err(err) if err.is_conflict() && attempt < CONFLICT_BACKOFF.len() => {
                 tokio::time::sleep(CONFLICT_BACKOFF[attempt]).await;
                 attempt += 1;

@@ -2,14 +2,27 @@
 //!
 //! One [`Informer`] per (apiVersion, resource) is shared by every hosted
 //! controller that needs it. It runs a kube-rs [`watcher`] over all
-//! namespaces, keeps the objects as `Arc<Value>`s keyed `namespace/name`, and
-//! maintains three indexes so that claiming children never scans the whole
-//! cache:
+//! namespaces and keeps each object as its compact JSON text, next to the
+//! little metadata queries need without decoding it (name, namespace, uid,
+//! labels, controller UID, resourceVersion). Reads decode the objects they
+//! return into fresh `Arc<Value>`s. A `serde_json::Value` costs several
+//! times its JSON size (every JSON object is a B-tree with room for eleven
+//! entries), so the text is what keeps memory near the size of the objects
+//! themselves when caches hold tens of thousands of them; decoding the
+//! handful of objects one sync reads costs microseconds.
+//!
+//! Three indexes keep claiming children from scanning the whole cache:
 //!
 //! * by namespace,
 //! * by the UID of the object's controller (the owner reference with
 //!   `controller: true`),
 //! * orphans (no controller), by namespace.
+//!
+//! Every consumer says which objects it needs ([`Interest`]); an object that
+//! no consumer can use is not kept (a CompositeController's children
+//! informer has no use for the Pods that ReplicaSets own). When a consumer
+//! with a wider interest joins after objects were passed over, the informer
+//! lists again.
 //!
 //! Subscribers implement [`EventHandler`]; after each change the store is
 //! updated first and then every subscriber is called synchronously, so
@@ -29,9 +42,10 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
+use metacontroller_apply::selector::Labels;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::discovery::ResourceInfo;
@@ -44,28 +58,177 @@ pub trait EventHandler: Send + Sync {
     /// An object changed; `old` and `new` are the same `Arc` for periodic
     /// redelivery.
     fn on_update(&self, old: &Arc<Value>, new: &Arc<Value>);
-    /// An object disappeared; `obj` is its last known state.
+    /// An object disappeared (or stopped being of interest); `obj` is its
+    /// last known state.
     fn on_delete(&self, obj: &Arc<Value>);
 }
 
 type Handlers = Arc<Vec<(u64, Arc<dyn EventHandler>)>>;
 
+/// Which objects a consumer of an informer needs cached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// Every object.
+    All,
+    /// What a CompositeController can claim as children: objects whose
+    /// controller is of `kind` in API `group`, and objects without a
+    /// controller that carry a label (`orphan_label`, when set: that label
+    /// key). Objects controlled by anything else are never adopted, and no
+    /// parent selector (which is never empty) matches an object without
+    /// labels.
+    Children {
+        /// API group of the parent kind (`""` for the core group).
+        group: String,
+        /// The parent kind.
+        kind: String,
+        /// A label every adoptable orphan must carry (`controller-uid` with
+        /// `generateSelector`).
+        orphan_label: Option<String>,
+    },
+}
+
+impl Interest {
+    /// Whether a consumer with this interest needs `obj`.
+    pub fn accepts(&self, obj: &Value) -> bool {
+        match self {
+            Interest::All => true,
+            Interest::Children {
+                group,
+                kind,
+                orphan_label,
+            } => match metacontroller_apply::owner::controller_ref(obj) {
+                Some(controller) => {
+                    let field = |f: &str| controller.get(f).and_then(Value::as_str);
+                    let api_version = field("apiVersion").unwrap_or_default();
+                    let owner_group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+                    owner_group == group && field("kind") == Some(kind.as_str())
+                }
+                None => {
+                    let labels = metacontroller_apply::selector::object_labels(obj)
+                        .and_then(Value::as_object);
+                    match orphan_label {
+                        Some(key) => labels.is_some_and(|l| l.contains_key(key)),
+                        None => labels.is_some_and(|l| !l.is_empty()),
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// The labels of a cached object, sorted by key, for label selectors that
+/// run without decoding the object.
+#[derive(Debug, Default)]
+pub struct CachedLabels(Box<[(Box<str>, Box<str>)]>);
+
+impl CachedLabels {
+    fn of(obj: &Value) -> Self {
+        let Some(labels) =
+            metacontroller_apply::selector::object_labels(obj).and_then(Value::as_object)
+        else {
+            return CachedLabels::default();
+        };
+        // A JSON object's keys come sorted.
+        CachedLabels(
+            labels
+                .iter()
+                .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
+                .collect(),
+        )
+    }
+}
+
+impl Labels for CachedLabels {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
+}
+
+/// What a query sees of a cached object without decoding it.
+#[derive(Debug)]
+pub struct Meta<'a> {
+    /// `metadata.namespace` (`""` for cluster-scoped objects).
+    pub namespace: &'a str,
+    /// `metadata.name`.
+    pub name: &'a str,
+    /// `metadata.uid`.
+    pub uid: &'a str,
+    /// `metadata.labels`.
+    pub labels: &'a CachedLabels,
+}
+
+/// One cached object.
+struct Entry {
+    /// The object as compact JSON.
+    json: Arc<str>,
+    resource_version: Box<str>,
+    uid: Box<str>,
+    /// UID of the controller owner reference.
+    controller: Option<Box<str>>,
+    labels: CachedLabels,
+}
+
+impl Entry {
+    fn new(obj: &Value) -> Self {
+        Entry {
+            // Serializing a `Value` cannot fail: its keys are strings.
+            json: serde_json::to_string(obj).unwrap_or_default().into(),
+            resource_version: object::resource_version(obj).into(),
+            uid: object::uid(obj).into(),
+            controller: metacontroller_apply::owner::controller_uid(obj).map(Into::into),
+            labels: CachedLabels::of(obj),
+        }
+    }
+
+    fn meta<'a>(&'a self, key: &'a str) -> Meta<'a> {
+        let (namespace, name) = object::split_key(key);
+        Meta {
+            namespace: namespace.unwrap_or_default(),
+            name,
+            uid: &self.uid,
+            labels: &self.labels,
+        }
+    }
+}
+
+/// Decodes what [`Entry::new`] encoded.
+fn decode(json: &str) -> Arc<Value> {
+    Arc::new(serde_json::from_str(json).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "cached object does not decode");
+        Value::Null
+    }))
+}
+
+fn decode_all(texts: Vec<Arc<str>>) -> Vec<Arc<Value>> {
+    texts.iter().map(|t| decode(t)).collect()
+}
+
+type Key = Arc<str>;
+type Index = HashMap<Box<str>, HashSet<Key>>;
+
 #[derive(Default)]
 struct Store {
-    objects: HashMap<String, Arc<Value>>,
-    by_namespace: HashMap<String, HashSet<String>>,
-    by_owner: HashMap<String, HashSet<String>>,
-    orphans: HashMap<String, HashSet<String>>,
+    objects: HashMap<Key, Entry>,
+    by_namespace: Index,
+    by_owner: Index,
+    orphans: Index,
 }
 
-fn index_insert(index: &mut HashMap<String, HashSet<String>>, bucket: &str, key: &str) {
-    index
-        .entry(bucket.to_owned())
-        .or_default()
-        .insert(key.to_owned());
+fn index_insert(index: &mut Index, bucket: &str, key: &Key) {
+    match index.get_mut(bucket) {
+        Some(set) => {
+            set.insert(key.clone());
+        }
+        None => {
+            index.insert(bucket.into(), HashSet::from([key.clone()]));
+        }
+    }
 }
 
-fn index_remove(index: &mut HashMap<String, HashSet<String>>, bucket: &str, key: &str) {
+fn index_remove(index: &mut Index, bucket: &str, key: &str) {
     if let Some(set) = index.get_mut(bucket) {
         set.remove(key);
         if set.is_empty() {
@@ -75,49 +238,62 @@ fn index_remove(index: &mut HashMap<String, HashSet<String>>, bucket: &str, key:
 }
 
 impl Store {
-    fn index(&mut self, key: &str, obj: &Value) {
-        let ns = object::namespace(obj).unwrap_or_default();
+    fn index(&mut self, key: &Key, controller: Option<&str>) {
+        let ns = object::split_key(key).0.unwrap_or_default();
         index_insert(&mut self.by_namespace, ns, key);
-        match metacontroller_apply::owner::controller_uid(obj) {
+        match controller {
             Some(uid) => index_insert(&mut self.by_owner, uid, key),
             None => index_insert(&mut self.orphans, ns, key),
         }
     }
 
-    fn unindex(&mut self, key: &str, obj: &Value) {
-        let ns = object::namespace(obj).unwrap_or_default();
+    fn unindex(&mut self, key: &str, controller: Option<&str>) {
+        let ns = object::split_key(key).0.unwrap_or_default();
         index_remove(&mut self.by_namespace, ns, key);
-        match metacontroller_apply::owner::controller_uid(obj) {
+        match controller {
             Some(uid) => index_remove(&mut self.by_owner, uid, key),
             None => index_remove(&mut self.orphans, ns, key),
         }
     }
 
-    /// Inserts or replaces; returns the previous object.
-    fn upsert(&mut self, key: String, obj: Arc<Value>) -> Option<Arc<Value>> {
-        let old = self.objects.insert(key.clone(), obj.clone());
-        if let Some(old) = &old {
-            let same_index = object::namespace(old) == object::namespace(&obj)
-                && metacontroller_apply::owner::controller_uid(old)
-                    == metacontroller_apply::owner::controller_uid(&obj);
-            if same_index {
-                return Some(old.clone());
+    /// Inserts or replaces; returns the previous entry.
+    fn upsert(&mut self, key: &str, entry: Entry) -> Option<Entry> {
+        let controller = entry.controller.clone();
+        match self.objects.get_key_value(key).map(|(k, _)| k.clone()) {
+            Some(shared) => {
+                let old = self.objects.insert(shared.clone(), entry)?;
+                if old.controller != controller {
+                    self.unindex(key, old.controller.as_deref());
+                    self.index(&shared, controller.as_deref());
+                }
+                Some(old)
             }
-            self.unindex(&key, old);
+            None => {
+                let shared: Key = key.into();
+                self.objects.insert(shared.clone(), entry);
+                self.index(&shared, controller.as_deref());
+                None
+            }
         }
-        self.index(&key, &obj);
-        old
     }
 
-    fn remove(&mut self, key: &str) -> Option<Arc<Value>> {
+    fn remove(&mut self, key: &str) -> Option<Entry> {
         let old = self.objects.remove(key)?;
-        self.unindex(key, &old);
+        self.unindex(key, old.controller.as_deref());
         Some(old)
     }
 
-    fn collect<'a>(&self, keys: impl IntoIterator<Item = &'a String>) -> Vec<Arc<Value>> {
+    /// The JSON of the objects under `keys` that pass `keep`.
+    fn texts<'a>(
+        &self,
+        keys: impl IntoIterator<Item = &'a Key>,
+        keep: &impl Fn(&Meta) -> bool,
+    ) -> Vec<Arc<str>> {
         keys.into_iter()
-            .filter_map(|k| self.objects.get(k).cloned())
+            .filter_map(|k| {
+                let entry = self.objects.get(k)?;
+                keep(&entry.meta(k)).then(|| entry.json.clone())
+            })
             .collect()
     }
 }
@@ -129,11 +305,31 @@ pub struct Informer {
     store: RwLock<Store>,
     handlers: RwLock<Handlers>,
     next_handler: AtomicU64,
+    /// What the consumers need, one entry per handle.
+    interests: RwLock<Vec<(u64, Interest)>>,
+    /// Objects passed over since the current list began.
+    passed_over: AtomicU64,
+    /// Asks the watch to list again.
+    relist: Notify,
     synced: watch::Sender<bool>,
     cancel: CancellationToken,
 }
 
 impl Informer {
+    fn new(resource: ResourceInfo) -> Self {
+        Informer {
+            resource,
+            store: RwLock::new(Store::default()),
+            handlers: RwLock::new(Arc::new(Vec::new())),
+            next_handler: AtomicU64::new(0),
+            interests: RwLock::new(Vec::new()),
+            passed_over: AtomicU64::new(0),
+            relist: Notify::new(),
+            synced: watch::channel(false).0,
+            cancel: CancellationToken::new(),
+        }
+    }
+
     /// The watched resource.
     pub fn resource(&self) -> &ResourceInfo {
         &self.resource
@@ -141,56 +337,79 @@ impl Informer {
 
     /// The object with key `namespace/name` (or `name`).
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
-        self.store.read().objects.get(key).cloned()
+        let text = self.store.read().objects.get(key)?.json.clone();
+        Some(decode(&text))
     }
 
     /// Objects whose controller has `uid`, optionally only in `namespace`.
     pub fn list_owned(&self, uid: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        let store = self.store.read();
-        let Some(keys) = store.by_owner.get(uid) else {
-            return Vec::new();
+        let texts = {
+            let store = self.store.read();
+            let Some(keys) = store.by_owner.get(uid) else {
+                return Vec::new();
+            };
+            store.texts(keys, &|m: &Meta| {
+                namespace.is_none_or(|ns| m.namespace == ns)
+            })
         };
-        match namespace {
-            None => store.collect(keys),
-            Some(ns) => keys
-                .iter()
-                .filter_map(|k| store.objects.get(k))
-                .filter(|o| object::namespace(o) == Some(ns))
-                .cloned()
-                .collect(),
-        }
+        decode_all(texts)
     }
 
     /// Objects without a controller, in `namespace` or in all namespaces.
     pub fn list_orphans(&self, namespace: Option<&str>) -> Vec<Arc<Value>> {
-        let store = self.store.read();
-        match namespace {
-            Some(ns) => store
-                .orphans
-                .get(ns)
-                .map(|keys| store.collect(keys))
-                .unwrap_or_default(),
-            None => store
-                .orphans
-                .values()
-                .flat_map(|keys| store.collect(keys))
-                .collect(),
-        }
+        self.select_orphans(namespace, |_| true)
+    }
+
+    /// Objects without a controller, in `namespace` or in all namespaces,
+    /// whose metadata passes `keep` (only those are decoded).
+    pub fn select_orphans(
+        &self,
+        namespace: Option<&str>,
+        keep: impl Fn(&Meta) -> bool,
+    ) -> Vec<Arc<Value>> {
+        let texts = {
+            let store = self.store.read();
+            match namespace {
+                Some(ns) => store
+                    .orphans
+                    .get(ns)
+                    .map(|keys| store.texts(keys, &keep))
+                    .unwrap_or_default(),
+                None => store
+                    .orphans
+                    .values()
+                    .flat_map(|keys| store.texts(keys, &keep))
+                    .collect(),
+            }
+        };
+        decode_all(texts)
     }
 
     /// Objects in `namespace` (`""` for cluster-scoped objects).
     pub fn list_namespace(&self, namespace: &str) -> Vec<Arc<Value>> {
-        let store = self.store.read();
-        store
-            .by_namespace
-            .get(namespace)
-            .map(|keys| store.collect(keys))
-            .unwrap_or_default()
+        self.select(Some(namespace), |_| true)
+    }
+
+    /// Objects in `namespace` (every object with `None`) whose metadata
+    /// passes `keep` (only those are decoded).
+    pub fn select(&self, namespace: Option<&str>, keep: impl Fn(&Meta) -> bool) -> Vec<Arc<Value>> {
+        let texts = {
+            let store = self.store.read();
+            match namespace {
+                Some(ns) => store
+                    .by_namespace
+                    .get(ns)
+                    .map(|keys| store.texts(keys, &keep))
+                    .unwrap_or_default(),
+                None => store.texts(store.objects.keys(), &keep),
+            }
+        };
+        decode_all(texts)
     }
 
     /// Every cached object.
     pub fn list(&self) -> Vec<Arc<Value>> {
-        self.store.read().objects.values().cloned().collect()
+        self.select(None, |_| true)
     }
 
     /// Number of cached objects.
@@ -201,6 +420,16 @@ impl Informer {
     /// Whether the cache is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of JSON text held for the cached objects.
+    pub fn cached_bytes(&self) -> usize {
+        self.store
+            .read()
+            .objects
+            .values()
+            .map(|e| e.json.len())
+            .sum()
     }
 
     /// Whether the initial list has completed.
@@ -243,6 +472,30 @@ impl Informer {
         self.handlers.read().clone()
     }
 
+    /// Registers what a new handle needs; lists again when objects it may
+    /// need were passed over.
+    fn add_interest(&self, id: u64, interest: Interest) {
+        let mut interests = self.interests.write();
+        let covered = interests
+            .iter()
+            .any(|(_, i)| *i == Interest::All || *i == interest);
+        interests.push((id, interest));
+        drop(interests);
+        if !covered && self.passed_over.load(Ordering::Relaxed) > 0 {
+            tracing::debug!(api_version = %self.resource.api_version(), resource = %self.resource.plural(), "a wider interest joined; listing again");
+            self.relist.notify_one();
+        }
+    }
+
+    fn remove_interest(&self, id: u64) {
+        self.interests.write().retain(|(i, _)| *i != id);
+    }
+
+    /// Whether some consumer needs `obj`.
+    fn wanted(&self, obj: &Value) -> bool {
+        self.interests.read().iter().any(|(_, i)| i.accepts(obj))
+    }
+
     /// Sets `apiVersion` and `kind` when the server left them out (list
     /// items of built-in types usually carry neither).
     fn with_type(&self, raw: RawObject) -> Value {
@@ -267,22 +520,39 @@ impl Informer {
     fn apply(&self, raw: RawObject, seen: Option<&mut HashSet<String>>) {
         let obj = Arc::new(self.with_type(raw));
         let key = object::key(&obj);
+        if !self.wanted(&obj) {
+            // Not (or no longer) of interest: forget it.
+            self.passed_over.fetch_add(1, Ordering::Relaxed);
+            let removed = self.store.write().remove(&key);
+            if let Some(old) = removed {
+                let old = decode(&old.json);
+                self.handlers().iter().for_each(|(_, h)| h.on_delete(&old));
+            }
+            return;
+        }
         if let Some(seen) = seen {
             seen.insert(key.clone());
         }
-        let old = self.store.write().upsert(key, obj.clone());
+        let old = {
+            let mut store = self.store.write();
+            // A relist returns unchanged objects again; nothing to tell.
+            if let Some(current) = store.objects.get(key.as_str())
+                && *current.resource_version == *object::resource_version(&obj)
+                && !current.resource_version.is_empty()
+            {
+                return;
+            }
+            store.upsert(&key, Entry::new(&obj))
+        };
         match old {
             None => self.handlers().iter().for_each(|(_, h)| h.on_add(&obj)),
             Some(old) => {
-                // A relist returns unchanged objects again; nothing to tell.
-                if object::resource_version(&old) == object::resource_version(&obj)
-                    && !object::resource_version(&obj).is_empty()
-                {
+                let handlers = self.handlers();
+                if handlers.is_empty() {
                     return;
                 }
-                self.handlers()
-                    .iter()
-                    .for_each(|(_, h)| h.on_update(&old, &obj));
+                let old = decode(&old.json);
+                handlers.iter().for_each(|(_, h)| h.on_update(&old, &obj));
             }
         }
     }
@@ -291,18 +561,23 @@ impl Informer {
         let value = self.with_type(raw);
         let key = object::key(&value);
         let removed = self.store.write().remove(&key);
-        let last = removed.unwrap_or_else(|| Arc::new(value));
+        let last = match removed {
+            Some(entry) => decode(&entry.json),
+            // Never cached: nobody was told it existed.
+            None if !self.wanted(&value) => return,
+            None => Arc::new(value),
+        };
         self.handlers().iter().for_each(|(_, h)| h.on_delete(&last));
     }
 
     /// Drops objects that a completed relist did not return.
     fn prune(&self, seen: &HashSet<String>) {
-        let gone: Vec<Arc<Value>> = {
+        let gone: Vec<Entry> = {
             let mut store = self.store.write();
-            let stale: Vec<String> = store
+            let stale: Vec<Key> = store
                 .objects
                 .keys()
-                .filter(|k| !seen.contains(*k))
+                .filter(|k| !seen.contains(&***k))
                 .cloned()
                 .collect();
             stale.iter().filter_map(|k| store.remove(k)).collect()
@@ -311,8 +586,9 @@ impl Informer {
             return;
         }
         let handlers = self.handlers();
-        for obj in &gone {
-            handlers.iter().for_each(|(_, h)| h.on_delete(obj));
+        for entry in &gone {
+            let obj = decode(&entry.json);
+            handlers.iter().for_each(|(_, h)| h.on_delete(&obj));
         }
     }
 
@@ -328,34 +604,41 @@ impl Informer {
     }
 
     async fn run(self: Arc<Self>, api: Api<RawObject>, flush_interval: Duration) {
-        let stream = watcher::watcher(api, watcher::Config::default()).default_backoff();
-        futures::pin_mut!(stream);
         let flush_interval = flush_interval.max(Duration::from_secs(1));
         let mut flush =
             tokio::time::interval_at(tokio::time::Instant::now() + flush_interval, flush_interval);
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut relist: Option<HashSet<String>> = None;
         let plural = self.resource.plural().to_owned();
         let api_version = self.resource.api_version().to_owned();
-        loop {
-            tokio::select! {
-                _ = self.cancel.cancelled() => break,
-                _ = flush.tick() => self.flush(),
-                event = stream.next() => match event {
-                    None => break,
-                    Some(Ok(Event::Init)) => relist = Some(HashSet::new()),
-                    Some(Ok(Event::InitApply(obj))) => self.apply(obj, relist.as_mut()),
-                    Some(Ok(Event::InitDone)) => {
-                        if let Some(seen) = relist.take() {
-                            self.prune(&seen);
+        'watch: loop {
+            let stream =
+                watcher::watcher(api.clone(), watcher::Config::default()).default_backoff();
+            futures::pin_mut!(stream);
+            let mut relist: Option<HashSet<String>> = None;
+            loop {
+                tokio::select! {
+                    _ = self.cancel.cancelled() => break 'watch,
+                    _ = self.relist.notified() => continue 'watch,
+                    _ = flush.tick() => self.flush(),
+                    event = stream.next() => match event {
+                        None => break 'watch,
+                        Some(Ok(Event::Init)) => {
+                            self.passed_over.store(0, Ordering::Relaxed);
+                            relist = Some(HashSet::new());
                         }
-                        self.synced.send_replace(true);
-                        tracing::debug!(%api_version, resource = %plural, objects = self.len(), "watch cache synced");
-                    }
-                    Some(Ok(Event::Apply(obj))) => self.apply(obj, None),
-                    Some(Ok(Event::Delete(obj))) => self.delete(obj),
-                    Some(Err(err)) => {
-                        tracing::warn!(%api_version, resource = %plural, error = %err, "watch failed; retrying");
+                        Some(Ok(Event::InitApply(obj))) => self.apply(obj, relist.as_mut()),
+                        Some(Ok(Event::InitDone)) => {
+                            if let Some(seen) = relist.take() {
+                                self.prune(&seen);
+                            }
+                            self.synced.send_replace(true);
+                            tracing::debug!(%api_version, resource = %plural, objects = self.len(), "watch cache synced");
+                        }
+                        Some(Ok(Event::Apply(obj))) => self.apply(obj, None),
+                        Some(Ok(Event::Delete(obj))) => self.delete(obj),
+                        Some(Err(err)) => {
+                            tracing::warn!(%api_version, resource = %plural, error = %err, "watch failed; retrying");
+                        }
                     }
                 }
             }
@@ -364,7 +647,7 @@ impl Informer {
     }
 }
 
-struct Entry {
+struct Slot {
     informer: Arc<Informer>,
     refs: usize,
 }
@@ -373,7 +656,8 @@ struct Entry {
 pub struct InformerFactory {
     client: kube::Client,
     flush_interval: Duration,
-    informers: Mutex<HashMap<(String, String), Entry>>,
+    informers: Mutex<HashMap<(String, String), Slot>>,
+    next_interest: AtomicU64,
 }
 
 impl InformerFactory {
@@ -384,44 +668,59 @@ impl InformerFactory {
             client,
             flush_interval,
             informers: Mutex::new(HashMap::new()),
+            next_interest: AtomicU64::new(0),
         })
     }
 
-    /// A handle on the informer of `resource`, starting it if needed.
+    /// A handle on the informer of `resource` that keeps every object,
+    /// starting the informer if needed.
     pub fn acquire(self: &Arc<Self>, resource: &ResourceInfo) -> InformerHandle {
+        self.acquire_for(resource, Interest::All)
+    }
+
+    /// A handle on the informer of `resource` for a consumer that needs the
+    /// objects `interest` accepts, starting the informer if needed.
+    pub fn acquire_for(
+        self: &Arc<Self>,
+        resource: &ResourceInfo,
+        interest: Interest,
+    ) -> InformerHandle {
         let key = (
             resource.api_version().to_owned(),
             resource.plural().to_owned(),
         );
+        let interest_id = self.next_interest.fetch_add(1, Ordering::Relaxed);
         let mut informers = self.informers.lock();
-        let entry = informers.entry(key.clone()).or_insert_with(|| {
-            let informer = Arc::new(Informer {
-                resource: resource.clone(),
-                store: RwLock::new(Store::default()),
-                handlers: RwLock::new(Arc::new(Vec::new())),
-                next_handler: AtomicU64::new(0),
-                synced: watch::channel(false).0,
-                cancel: CancellationToken::new(),
-            });
+        let mut fresh = false;
+        let slot = informers.entry(key.clone()).or_insert_with(|| {
+            fresh = true;
+            let informer = Arc::new(Informer::new(resource.clone()));
+            // Before the watch starts: nothing has been passed over yet.
+            informer.add_interest(interest_id, interest.clone());
             let api = Api::<RawObject>::all_with(self.client.clone(), &resource.api_resource);
             tracing::debug!(api_version = %key.0, resource = %key.1, "starting watch");
             tokio::spawn(informer.clone().run(api, self.flush_interval));
-            Entry { informer, refs: 0 }
+            Slot { informer, refs: 0 }
         });
-        entry.refs += 1;
+        if !fresh {
+            slot.informer.add_interest(interest_id, interest);
+        }
+        slot.refs += 1;
         InformerHandle {
-            informer: entry.informer.clone(),
+            informer: slot.informer.clone(),
             factory: self.clone(),
             key,
+            interest_id,
         }
     }
 
-    fn release(&self, key: &(String, String)) {
+    fn release(&self, key: &(String, String), interest_id: u64) {
         let mut informers = self.informers.lock();
-        if let Some(entry) = informers.get_mut(key) {
-            entry.refs -= 1;
-            if entry.refs == 0 {
-                entry.informer.cancel.cancel();
+        if let Some(slot) = informers.get_mut(key) {
+            slot.informer.remove_interest(interest_id);
+            slot.refs -= 1;
+            if slot.refs == 0 {
+                slot.informer.cancel.cancel();
                 informers.remove(key);
             }
         }
@@ -439,8 +738,8 @@ impl InformerFactory {
 
     /// Stops every informer.
     pub fn shutdown(&self) {
-        for (_, entry) in self.informers.lock().drain() {
-            entry.informer.cancel.cancel();
+        for (_, slot) in self.informers.lock().drain() {
+            slot.informer.cancel.cancel();
         }
     }
 }
@@ -451,6 +750,7 @@ pub struct InformerHandle {
     informer: Arc<Informer>,
     factory: Arc<InformerFactory>,
     key: (String, String),
+    interest_id: u64,
 }
 
 impl InformerHandle {
@@ -470,7 +770,7 @@ impl std::ops::Deref for InformerHandle {
 
 impl Drop for InformerHandle {
     fn drop(&mut self) {
-        self.factory.release(&self.key);
+        self.factory.release(&self.key, self.interest_id);
     }
 }
 
@@ -479,34 +779,32 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(ns: &str, name: &str, owner: Option<&str>) -> Arc<Value> {
-        let mut v = json!({"metadata": {"name": name, "namespace": ns, "resourceVersion": "1"}});
+    fn obj(ns: &str, name: &str, owner: Option<&str>) -> Value {
+        let mut v = json!({"metadata": {"name": name, "namespace": ns, "resourceVersion": "1",
+            "labels": {"b": "2", "a": "1"}}});
         if let Some(uid) = owner {
             v["metadata"]["ownerReferences"] = json!([{"uid": uid, "controller": true, "kind": "P", "name": "p", "apiVersion": "v1"}]);
         }
-        Arc::new(v)
+        v
+    }
+
+    fn statefulsets() -> Informer {
+        Informer::new(ResourceInfo {
+            api_resource: kube::core::ApiResource {
+                group: "apps".into(),
+                version: "v1".into(),
+                api_version: "apps/v1".into(),
+                kind: "StatefulSet".into(),
+                plural: "statefulsets".into(),
+            },
+            namespaced: true,
+            has_status: true,
+        })
     }
 
     #[test]
     fn list_items_get_their_type() {
-        let informer = Informer {
-            resource: ResourceInfo {
-                api_resource: kube::core::ApiResource {
-                    group: "apps".into(),
-                    version: "v1".into(),
-                    api_version: "apps/v1".into(),
-                    kind: "StatefulSet".into(),
-                    plural: "statefulsets".into(),
-                },
-                namespaced: true,
-                has_status: true,
-            },
-            store: RwLock::new(Store::default()),
-            handlers: RwLock::new(Arc::new(Vec::new())),
-            next_handler: AtomicU64::new(0),
-            synced: watch::channel(false).0,
-            cancel: CancellationToken::new(),
-        };
+        let informer = statefulsets();
         let bare = RawObject::new(json!({"metadata": {"name": "web", "namespace": "ns"}}));
         let typed = informer.with_type(bare);
         assert_eq!(typed["apiVersion"], "apps/v1");
@@ -519,23 +817,121 @@ mod tests {
     #[test]
     fn indexes_follow_updates_and_removals() {
         let mut s = Store::default();
-        s.upsert("a/x".into(), obj("a", "x", None));
-        s.upsert("a/y".into(), obj("a", "y", Some("u1")));
-        s.upsert("b/z".into(), obj("b", "z", Some("u1")));
+        s.upsert("a/x", Entry::new(&obj("a", "x", None)));
+        s.upsert("a/y", Entry::new(&obj("a", "y", Some("u1"))));
+        s.upsert("b/z", Entry::new(&obj("b", "z", Some("u1"))));
         assert_eq!(s.orphans["a"].len(), 1);
         assert_eq!(s.by_owner["u1"].len(), 2);
         assert_eq!(s.by_namespace["a"].len(), 2);
         // Adoption moves x from the orphans to the owner index.
-        s.upsert("a/x".into(), obj("a", "x", Some("u2")));
+        s.upsert("a/x", Entry::new(&obj("a", "x", Some("u2"))));
         assert!(!s.orphans.contains_key("a"));
         assert_eq!(s.by_owner["u2"].len(), 1);
         // Release moves y back.
-        s.upsert("a/y".into(), obj("a", "y", None));
+        s.upsert("a/y", Entry::new(&obj("a", "y", None)));
         assert_eq!(s.by_owner["u1"].len(), 1);
         assert!(s.orphans["a"].contains("a/y"));
         s.remove("b/z");
         assert!(!s.by_owner.contains_key("u1"));
         assert!(!s.by_namespace.contains_key("b"));
         assert_eq!(s.objects.len(), 2);
+        // Keys are shared between the map and the indexes.
+        let (key, _) = s.objects.get_key_value("a/x").unwrap();
+        assert!(Arc::ptr_eq(key, s.by_owner["u2"].get("a/x").unwrap()));
+    }
+
+    #[test]
+    fn objects_come_back_as_they_were_cached() {
+        let informer = statefulsets();
+        informer.add_interest(0, Interest::All);
+        let mut original = obj("ns", "web", Some("u1"));
+        original["spec"] =
+            json!({"replicas": 3, "ratio": 0.5, "big": u64::MAX, "neg": -7, "none": null});
+        informer.apply(RawObject::new(original.clone()), None);
+        let got = informer.get("ns/web").unwrap();
+        original["apiVersion"] = json!("apps/v1");
+        original["kind"] = json!("StatefulSet");
+        assert_eq!(*got, original);
+        assert_eq!(informer.list_owned("u1", Some("ns")).len(), 1);
+        assert!(informer.list_owned("u1", Some("other")).is_empty());
+        let selected = informer.select(Some("ns"), |m| {
+            m.name == "web" && m.uid.is_empty() && m.labels.get("a") == Some("1")
+        });
+        assert_eq!(selected.len(), 1);
+        assert!(
+            informer
+                .select(None, |m| m.labels.get("c").is_some())
+                .is_empty()
+        );
+        assert_eq!(
+            informer.cached_bytes(),
+            serde_json::to_string(&original).unwrap().len()
+        );
+    }
+
+    #[test]
+    fn children_interest_keeps_only_what_can_be_claimed() {
+        let interest = Interest::Children {
+            group: "example.com".into(),
+            kind: "Parent".into(),
+            orphan_label: Some("controller-uid".into()),
+        };
+        let owned_by = |api_version: &str, kind: &str| {
+            json!({"metadata": {"name": "c", "ownerReferences": [
+                {"apiVersion": api_version, "kind": kind, "name": "p", "uid": "u", "controller": true}]}})
+        };
+        assert!(interest.accepts(&owned_by("example.com/v1", "Parent")));
+        assert!(interest.accepts(&owned_by("example.com/v2", "Parent")));
+        assert!(!interest.accepts(&owned_by("apps/v1", "ReplicaSet")));
+        assert!(!interest.accepts(&owned_by("other.com/v1", "Parent")));
+        let orphan = |labels: Value| json!({"metadata": {"name": "o", "labels": labels}});
+        assert!(interest.accepts(&orphan(json!({"controller-uid": "u"}))));
+        assert!(!interest.accepts(&orphan(json!({"app": "x"}))));
+        let any_labels = Interest::Children {
+            group: "".into(),
+            kind: "ConfigMap".into(),
+            orphan_label: None,
+        };
+        assert!(any_labels.accepts(&orphan(json!({"app": "x"}))));
+        assert!(!any_labels.accepts(&orphan(json!({}))));
+        assert!(!any_labels.accepts(&json!({"metadata": {"name": "bare"}})));
+        assert!(any_labels.accepts(&owned_by("v1", "ConfigMap")));
+    }
+
+    #[test]
+    fn objects_that_stop_mattering_are_dropped() {
+        struct Deletes(Mutex<Vec<String>>);
+        impl EventHandler for Deletes {
+            fn on_add(&self, _: &Arc<Value>) {}
+            fn on_update(&self, _: &Arc<Value>, _: &Arc<Value>) {}
+            fn on_delete(&self, obj: &Arc<Value>) {
+                self.0.lock().push(object::name(obj).to_owned());
+            }
+        }
+        let informer = statefulsets();
+        informer.add_interest(
+            0,
+            Interest::Children {
+                group: "".into(),
+                kind: "P".into(),
+                orphan_label: None,
+            },
+        );
+        let deletes = Arc::new(Deletes(Mutex::new(Vec::new())));
+        informer.subscribe(deletes.clone(), false);
+        informer.apply(RawObject::new(obj("ns", "mine", Some("u1"))), None);
+        assert_eq!(informer.len(), 1);
+        // Taken over by another kind of controller: gone from the cache,
+        // and its subscribers hear of it.
+        let mut taken = obj("ns", "mine", None);
+        taken["metadata"]["resourceVersion"] = json!("2");
+        taken["metadata"]["ownerReferences"] = json!([{"uid": "rs", "controller": true, "kind": "ReplicaSet", "name": "r", "apiVersion": "apps/v1"}]);
+        informer.apply(RawObject::new(taken.clone()), None);
+        assert!(informer.is_empty());
+        assert_eq!(*deletes.0.lock(), ["mine"]);
+        // Deleting what was never cached tells nobody.
+        informer.delete(RawObject::new(taken));
+        assert_eq!(deletes.0.lock().len(), 1);
+        assert_eq!(informer.passed_over.load(Ordering::Relaxed), 1);
     }
 }

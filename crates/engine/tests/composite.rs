@@ -1407,3 +1407,94 @@ async fn cache_flush_resyncs_parents() {
     assert_eq!(h.writes(), writes);
     h.shutdown().await;
 }
+
+/// Children caches keep only what their controller can claim: a
+/// `generateSelector` controller passes over orphans without
+/// `controller-uid`. When a controller that can adopt such an orphan
+/// starts later on the same child type, the shared cache lists again and
+/// the orphan is adopted.
+#[tokio::test]
+async fn a_wider_controller_sees_orphans_a_narrower_one_passed_over() {
+    let h = Harness::start().await;
+    h.create_namespace("wide").await;
+    let narrow_ar = h
+        .create_crd("NarrowParent", "narrowparents", true, true)
+        .await;
+    let wide_ar = h.create_crd("WideParent", "wideparents", true, true).await;
+    let narrow_hook = HookServer::start(|_| {
+        Reply::Json(
+            json!({"children": [{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "narrow-child"}, "data": {"x": "y"}}]}),
+        )
+    })
+    .await;
+    let l = labels("wide");
+    let hook_labels = l.clone();
+    let wide_hook = HookServer::start(move |_| {
+        Reply::Json(
+            json!({"children": [{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "stray", "labels": hook_labels}, "data": {"x": "y"}}]}),
+        )
+    })
+    .await;
+    // The orphan exists before either controller.
+    h.create(
+        configmaps(),
+        Some("wide"),
+        configmap("stray", &l, json!({"x": "y"})),
+    )
+    .await;
+    let mut narrow = composite_controller(
+        "narrow",
+        &narrow_ar,
+        &[("v1", "configmaps", None)],
+        &narrow_hook.url,
+    );
+    narrow["spec"]["generateSelector"] = json!(true);
+    h.create_cc(narrow).await;
+    h.create(
+        &narrow_ar,
+        Some("wide"),
+        parent(&narrow_ar, "n", Value::Null, json!({})),
+    )
+    .await;
+    wait_for("the narrow controller's child", || {
+        h.get(configmaps(), Some("wide"), "narrow-child")
+    })
+    .await;
+    // The narrow controller's hook never saw the stray orphan.
+    assert!(
+        narrow_hook
+            .requests()
+            .iter()
+            .all(|(_, r)| r["children"]["ConfigMap.v1"].get("stray").is_none())
+    );
+
+    h.create_cc(composite_controller(
+        "wide",
+        &wide_ar,
+        &[("v1", "configmaps", None)],
+        &wide_hook.url,
+    ))
+    .await;
+    let p = h
+        .create(
+            &wide_ar,
+            Some("wide"),
+            parent(&wide_ar, "w", l.clone(), json!({})),
+        )
+        .await;
+    let uid = p["metadata"]["uid"].as_str().unwrap().to_owned();
+    wait_for("adoption by the wider controller", || async {
+        let stray = h.get(configmaps(), Some("wide"), "stray").await?;
+        (owner_uid(&stray).as_deref() == Some(uid.as_str())).then_some(())
+    })
+    .await;
+    wait_for("the adopted child reaches the hook", || async {
+        wide_hook.last_request()?["children"]["ConfigMap.v1"]
+            .get("stray")
+            .map(|_| ())
+    })
+    .await;
+    h.shutdown().await;
+}

@@ -20,7 +20,7 @@ use crate::Context;
 use crate::customize::Customizer;
 use crate::discovery::ResourceInfo;
 use crate::events::{EventType, ObjectReference, reason};
-use crate::informer::{EventHandler, Informer, InformerHandle};
+use crate::informer::{EventHandler, Informer, InformerHandle, Interest};
 use crate::object;
 use crate::queue::WorkQueue;
 use crate::webhook::{self, ResolvedHook};
@@ -126,12 +126,22 @@ impl Filter {
     /// Parents that might adopt an orphan: same namespace (any, for
     /// cluster-scoped parents) and a selector matching its labels.
     fn enqueue_potential_parents(&self, child: &Value) {
-        let candidates = if self.parent.namespaced {
-            self.parent_informer
-                .list_namespace(object::namespace(child).unwrap_or_default())
+        let namespace = if self.parent.namespaced {
+            Some(object::namespace(child).unwrap_or_default())
         } else {
-            self.parent_informer.list()
+            None
         };
+        // A generated selector is `controller-uid=<parent uid>`: only that
+        // parent can match.
+        let uid_label = self.generate_selector.then(|| {
+            metacontroller_apply::selector::object_labels(child)
+                .and_then(|l| l.get(metacontroller_api::CONTROLLER_UID_LABEL))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+        });
+        let candidates = self
+            .parent_informer
+            .select(namespace, |m| uid_label.is_none_or(|uid| m.uid == uid));
         for parent in candidates {
             if !self.wants(&parent) {
                 continue;
@@ -387,11 +397,19 @@ impl ParentController {
 
         let queue = WorkQueue::new();
         let parent_informer = ctx.informers.acquire(&parent);
+        // The children caches keep only what this controller can claim.
+        let interest = Interest::Children {
+            group: parent.group().to_owned(),
+            kind: parent.kind().to_owned(),
+            orphan_label: spec
+                .generates_selector()
+                .then(|| metacontroller_api::CONTROLLER_UID_LABEL.to_owned()),
+        };
         let children = child_infos
             .into_iter()
             .map(|(info, method, api_version)| ChildType {
                 type_key: type_key(info.kind(), &api_version),
-                informer: ctx.informers.acquire(&info),
+                informer: ctx.informers.acquire_for(&info, interest.clone()),
                 info,
                 method,
             })

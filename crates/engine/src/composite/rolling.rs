@@ -630,12 +630,11 @@ impl ParentController {
         tracing::info!(parent = %object::describe(parent), revision = %object::name(rev), "adopting ControllerRevision");
         let api = dynapi::api(&self.ctx.client, &rolling.info, object::namespace(rev));
         let owner = make_controller_ref(parent);
-        let result =
-            dynapi::atomic_update(&api, object::name(rev), object::uid(rev), false, |obj| {
-                add_owner_reference(obj, owner.clone());
-                true
-            })
-            .await;
+        let result = dynapi::atomic_update(&api, rev, false, |obj| {
+            add_owner_reference(obj, owner.clone());
+            true
+        })
+        .await;
         match result {
             Ok(updated) => Ok(Some(rolling.store.written(updated))),
             Err(err) if err.is_not_found() => Ok(None),
@@ -655,11 +654,10 @@ impl ParentController {
         tracing::info!(parent = %object::describe(parent), revision = %object::name(rev), "releasing ControllerRevision");
         let api = dynapi::api(&self.ctx.client, &rolling.info, object::namespace(rev));
         let parent_uid = object::uid(parent);
-        let result =
-            dynapi::atomic_update(&api, object::name(rev), object::uid(rev), false, |obj| {
-                remove_owner_reference(obj, parent_uid)
-            })
-            .await;
+        let result = dynapi::atomic_update(&api, rev, false, |obj| {
+            remove_owner_reference(obj, parent_uid)
+        })
+        .await;
         match result {
             Ok(updated) => {
                 rolling.store.written(updated);

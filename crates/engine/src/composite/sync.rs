@@ -253,20 +253,14 @@ impl ParentController {
     ) -> Result<Option<Arc<Value>>, ApiError> {
         let finalizer = &self.filter.finalizer;
         let api = self.parent_api(parent);
-        let result = dynapi::atomic_update(
-            &api,
-            object::name(parent),
-            object::uid(parent),
-            false,
-            |obj| {
-                if add {
-                    // No new finalizers on an object that is being deleted.
-                    !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
-                } else {
-                    object::remove_finalizer(obj, finalizer)
-                }
-            },
-        )
+        let result = dynapi::atomic_update(&api, parent, false, |obj| {
+            if add {
+                // No new finalizers on an object that is being deleted.
+                !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
+            } else {
+                object::remove_finalizer(obj, finalizer)
+            }
+        })
         .await;
         match result {
             Ok(updated) => Ok(Some(Arc::new(updated))),
@@ -291,7 +285,12 @@ impl ParentController {
         let mut claimed_all = Children::new();
         for child in &self.children {
             let mut candidates = child.informer.list_owned(parent_uid, namespace);
-            candidates.extend(child.informer.list_orphans(namespace));
+            // Only orphans the selector matches are decoded.
+            candidates.extend(
+                child
+                    .informer
+                    .select_orphans(namespace, |m| selector.matches(m.labels)),
+            );
             let mut claimed = BTreeMap::new();
             let mut errors = Vec::new();
             for obj in candidates {
@@ -386,16 +385,10 @@ impl ParentController {
         tracing::info!(parent = %object::describe(parent), child = %object::describe(child), "adopting");
         let api = dynapi::api(&self.ctx.client, info, object::namespace(child));
         let owner = make_controller_ref(parent);
-        let result = dynapi::atomic_update(
-            &api,
-            object::name(child),
-            object::uid(child),
-            false,
-            |obj| {
-                add_owner_reference(obj, owner.clone());
-                true
-            },
-        )
+        let result = dynapi::atomic_update(&api, child, false, |obj| {
+            add_owner_reference(obj, owner.clone());
+            true
+        })
         .await;
         match result {
             Ok(_) => Ok(true),
@@ -414,13 +407,9 @@ impl ParentController {
         tracing::info!(parent = %object::describe(parent), child = %object::describe(child), "releasing");
         let api = dynapi::api(&self.ctx.client, info, object::namespace(child));
         let parent_uid = object::uid(parent);
-        let result = dynapi::atomic_update(
-            &api,
-            object::name(child),
-            object::uid(child),
-            false,
-            |obj| remove_owner_reference(obj, parent_uid),
-        )
+        let result = dynapi::atomic_update(&api, child, false, |obj| {
+            remove_owner_reference(obj, parent_uid)
+        })
         .await;
         match result {
             Ok(_) => Ok(()),
@@ -646,24 +635,18 @@ impl ParentController {
             return Ok(());
         }
         let api = self.parent_api(parent);
-        let result = dynapi::atomic_update(
-            &api,
-            object::name(parent),
-            object::uid(parent),
-            self.filter.parent.has_status,
-            |live| {
-                if live
-                    .get("status")
-                    .is_some_and(|current| object::semantic_eq(current, &desired))
-                {
-                    return false;
-                }
-                if let Some(root) = live.as_object_mut() {
-                    root.insert("status".into(), desired.clone());
-                }
-                true
-            },
-        )
+        let result = dynapi::atomic_update(&api, parent, self.filter.parent.has_status, |live| {
+            if live
+                .get("status")
+                .is_some_and(|current| object::semantic_eq(current, &desired))
+            {
+                return false;
+            }
+            if let Some(root) = live.as_object_mut() {
+                root.insert("status".into(), desired.clone());
+            }
+            true
+        })
         .await;
         match result {
             Ok(_) => Ok(()),

@@ -251,20 +251,14 @@ impl Decorator {
             return Ok(Some(target));
         }
         let api = self.target_api(target_type, &target);
-        let result = dynapi::atomic_update(
-            &api,
-            object::name(&target),
-            object::uid(&target),
-            false,
-            |obj| {
-                if enabled {
-                    // No new finalizers on an object that is being deleted.
-                    !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
-                } else {
-                    object::remove_finalizer(obj, finalizer)
-                }
-            },
-        )
+        let result = dynapi::atomic_update(&api, &target, false, |obj| {
+            if enabled {
+                // No new finalizers on an object that is being deleted.
+                !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
+            } else {
+                object::remove_finalizer(obj, finalizer)
+            }
+        })
         .await;
         match result {
             Ok(updated) => Ok(Some(Arc::new(updated))),
