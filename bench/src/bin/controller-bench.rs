@@ -44,9 +44,12 @@ struct Args {
         Contender::OursDefaults, Contender::OursTuned, Contender::KubeRs, Contender::Kopf, Contender::Floor
     ])]
     contenders: Vec<Contender>,
-    /// The hook of the `ours` contenders.
-    #[arg(long, value_enum, default_value_t = HookKind::Rust)]
-    hook: HookKind,
+    /// Hooks of the `ours` contenders: the first serves every `ours`
+    /// contender; each further one adds an `ours-tuned+<hook>` contender.
+    #[arg(long = "hooks", alias = "hook", value_enum, value_delimiter = ',', default_values_t = [
+        HookKind::Rust, HookKind::Python, HookKind::Rust1ms, HookKind::Rust10ms
+    ])]
+    hooks: Vec<HookKind>,
     /// Output directory (JSON, Markdown, PNG, contender logs).
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/out"))]
     out: PathBuf,
@@ -78,7 +81,7 @@ struct Settings {
     n: Vec<usize>,
     repeats: usize,
     contenders: Vec<&'static str>,
-    hook: &'static str,
+    hooks: Vec<&'static str>,
     idle_secs: u64,
     quiet_ms: u64,
     unrelated: usize,
@@ -124,12 +127,12 @@ fn write_report(
         serde_json::to_vec_pretty(&json)?,
     )?;
     let mut md = format!(
-        "## controller-bench\n\nMachine: {} CPUs ({}), {:.1} GiB memory, {} build. Hook: {}. Idle window {} s.\n\n",
+        "## controller-bench\n\nMachine: {} CPUs ({}), {:.1} GiB memory, {} build. Hooks: {} (the first for every `ours` contender, the others for `ours-tuned+<hook>`). Idle window {} s.\n\n",
         machine.cpus,
         machine.cpu_model,
         machine.memory_total_kib as f64 / (1024.0 * 1024.0),
         machine.profile,
-        settings.hook,
+        settings.hooks.join(", "),
         settings.idle_secs,
     );
     md.push_str(&report::markdown(&summaries, &targets, settings.repeats));
@@ -173,7 +176,7 @@ async fn main() -> Result<()> {
         n: args.n.clone(),
         repeats: args.repeats,
         contenders: args.contenders.iter().map(|c| c.name()).collect(),
-        hook: args.hook.name(),
+        hooks: args.hooks.iter().map(|h| h.name()).collect(),
         idle_secs: args.idle_secs,
         quiet_ms: args.quiet_ms,
         unrelated: args.unrelated,
@@ -183,8 +186,8 @@ async fn main() -> Result<()> {
     };
     let largest = args.n.iter().copied().max().unwrap_or(0);
     eprintln!(
-        "controller-bench: N {:?}, {} repeat(s), contenders {:?}, hook {} ({} build, {} CPUs)",
-        args.n, args.repeats, settings.contenders, settings.hook, machine.profile, machine.cpus
+        "controller-bench: N {:?}, {} repeat(s), contenders {:?}, hooks {:?} ({} build, {} CPUs)",
+        args.n, args.repeats, settings.contenders, settings.hooks, machine.profile, machine.cpus
     );
 
     let started = Instant::now();
@@ -192,7 +195,25 @@ async fn main() -> Result<()> {
     let mut failed = Vec::new();
     for &n in &args.n {
         for repeat in 0..args.repeats {
-            for &contender in &args.contenders {
+            // Every contender with the first hook, then ours-tuned with each
+            // further hook.
+            let first_hook = args.hooks.first().copied().unwrap_or(HookKind::Rust);
+            let mut plan: Vec<(Contender, HookKind)> =
+                args.contenders.iter().map(|&c| (c, first_hook)).collect();
+            if args.contenders.contains(&Contender::OursTuned) {
+                plan.extend(
+                    args.hooks
+                        .iter()
+                        .skip(1)
+                        .map(|&h| (Contender::OursTuned, h)),
+                );
+            }
+            for (contender, hook) in plan {
+                let label = if contender.is_ours() && hook != first_hook {
+                    format!("{}+{}", contender.name(), hook.name())
+                } else {
+                    contender.name().to_owned()
+                };
                 if contender == Contender::OursDefaults {
                     if n > args.defaults_max_n {
                         if repeat == 0 {
@@ -210,10 +231,14 @@ async fn main() -> Result<()> {
                 let opts = Options {
                     n,
                     repeat,
-                    hook: args.hook,
+                    hook,
                     idle: Duration::from_secs(args.idle_secs),
                     quiet: Duration::from_millis(args.quiet_ms),
-                    unrelated: if n == largest && repeat == 0 && contender.has_process() {
+                    unrelated: if n == largest
+                        && repeat == 0
+                        && contender.has_process()
+                        && hook == first_hook
+                    {
                         args.unrelated
                     } else {
                         0
@@ -221,10 +246,14 @@ async fn main() -> Result<()> {
                     log_dir: args.out.join("logs"),
                 };
                 let t = Instant::now();
-                eprintln!("  {} N={n} repeat {}…", contender.name(), repeat + 1);
+                eprintln!("  {label} N={n} repeat {}…", repeat + 1);
                 let result = run::run(contender, programs.as_ref(), &opts)
                     .await
-                    .with_context(|| format!("{} N={n} repeat {}", contender.name(), repeat + 1));
+                    .map(|mut r| {
+                        r.contender = label.clone();
+                        r
+                    })
+                    .with_context(|| format!("{label} N={n} repeat {}", repeat + 1));
                 match result {
                     Ok(r) => {
                         eprintln!(

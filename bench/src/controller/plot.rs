@@ -10,7 +10,8 @@
 //! Text needs a TrueType font: the first of a few well-known system fonts is
 //! loaded at run time. Without one the plots are drawn without any text
 //! (colours follow [`color`]: blue ours-defaults, green ours-tuned,
-//! orange kube-rs, red kopf, grey floor).
+//! orange kube-rs, red kopf, grey floor; purple, brown and pink for
+//! ours-tuned with the Python, 1 ms and 10 ms hooks).
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -51,6 +52,9 @@ pub fn color(contender: &str) -> RGBColor {
     match contender {
         "ours-defaults" => RGBColor(31, 119, 180),
         "ours-tuned" => RGBColor(44, 160, 44),
+        "ours-tuned+python" => RGBColor(148, 103, 189),
+        "ours-tuned+rust-1ms" => RGBColor(140, 86, 75),
+        "ours-tuned+rust-10ms" => RGBColor(227, 119, 194),
         "kube-rs" => RGBColor(255, 127, 14),
         "kopf" => RGBColor(214, 39, 40),
         _ => RGBColor(127, 127, 127),

@@ -104,11 +104,19 @@ const KIB: f64 = 1024.0;
 /// Groups `runs` by N and contender (in a fixed contender order) and takes
 /// medians.
 pub fn summarize(runs: &[RunResult]) -> Vec<Summary> {
+    // Contenders in a fixed order; `ours-tuned+<hook>` right after
+    // `ours-tuned`.
     let order = |name: &str| {
-        ["ours-defaults", "ours-tuned", "kube-rs", "kopf", "floor"]
+        let (base, hook) = name.split_once('+').unwrap_or((name, ""));
+        let base = ["ours-defaults", "ours-tuned", "kube-rs", "kopf", "floor"]
             .iter()
-            .position(|c| *c == name)
-            .unwrap_or(99)
+            .position(|c| *c == base)
+            .unwrap_or(99);
+        let hook = ["", "python", "rust-1ms", "rust-10ms"]
+            .iter()
+            .position(|h| *h == hook)
+            .unwrap_or(9);
+        base * 10 + hook
     };
     let mut groups: BTreeMap<(usize, usize, String), Vec<&RunResult>> = BTreeMap::new();
     for r in runs {

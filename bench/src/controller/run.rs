@@ -286,8 +286,9 @@ impl World {
         let observer = Observer::start(rest.clone(), server.addr()).await?;
         let floor = Arc::new(Rest::new(&server.url()));
         let log = opts.log_dir.join(format!(
-            "{}-n{}-r{}.log",
+            "{}-{}-n{}-r{}.log",
             contender.name(),
+            opts.hook.name(),
             opts.n,
             opts.repeat
         ));
