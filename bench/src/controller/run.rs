@@ -201,6 +201,18 @@ pub struct RunResult {
     pub problems: Vec<String>,
 }
 
+/// A child W5 deletes.
+struct Victim {
+    parent: String,
+    child: String,
+}
+
+impl std::fmt::Display for Victim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.child)
+    }
+}
+
 /// Counters at one moment.
 struct Snap {
     server: Counts,
@@ -242,6 +254,30 @@ fn configmaps_path(ns: &str) -> String {
 
 fn is_event(resource: &str) -> bool {
     resource == "events" || resource == "events.events.k8s.io"
+}
+
+/// Runs `step` for every item, [`CONCURRENCY`] at a time; returns the
+/// errors as problems of `what`.
+async fn each<T, F, Fut>(what: &str, items: Vec<T>, step: F) -> Vec<String>
+where
+    T: std::fmt::Display,
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let errors = Mutex::new(Vec::new());
+    futures::stream::iter(items)
+        .for_each_concurrent(CONCURRENCY, |item| {
+            let label = item.to_string();
+            let done = step(item);
+            let errors = &errors;
+            async move {
+                if let Err(err) = done.await {
+                    errors.lock().push(format!("{what} {label}: {err:#}"));
+                }
+            }
+        })
+        .await;
+    errors.into_inner()
 }
 
 impl World {
@@ -547,44 +583,55 @@ impl World {
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
-        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-        futures::stream::iter(names.iter().cloned())
-            .for_each_concurrent(CONCURRENCY, |name| {
-                let rest = self.rest.clone();
-                let observer = &self.observer;
-                let floor = floor.clone();
-                let errors = errors.clone();
-                let uids = self.uids.clone();
-                async move {
-                    let result = async {
-                        let created = rest
-                            .create(&parents_path(), &objects::parent(&name, CHILDREN))
-                            .await?;
-                        observer.started(&name, Instant::now());
-                        let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
-                        uids.lock().insert(name.clone(), uid.to_string());
-                        if let Some(floor) = &floor {
-                            Self::floor_converge(floor, &name, uid, 0, CHILDREN).await?;
-                        }
-                        anyhow::Ok(())
-                    }
-                    .await;
-                    if let Err(err) = result {
-                        errors.lock().push(format!("W2 {name}: {err:#}"));
-                    }
-                }
-            })
-            .await;
-        self.problems.append(&mut errors.lock());
+        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
+        let errors = each("W2", names, |name| async move {
+            let created = rest
+                .create(&parents_path(), &objects::parent(&name, CHILDREN))
+                .await?;
+            observer.started(&name, Instant::now());
+            let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
+            uids.lock().insert(name.clone(), uid.to_string());
+            if let Some(floor) = floor {
+                Self::floor_converge(floor, &name, uid, 0, CHILDREN).await?;
+            }
+            Ok(())
+        })
+        .await;
+        self.problems.extend(errors);
         let budget = self.budget(n * (CHILDREN as usize + 2));
-        let out = self
-            .wait_outcome(budget, "W2", |o| o.parent_outcome(false))
-            .await;
-        self.observer.parent_outcome(true);
-        self.wait_quiet(window, budget, "W2").await;
+        self.settle(
+            n,
+            "W2",
+            budget,
+            window,
+            t0,
+            &before,
+            Observer::parent_outcome,
+            true,
+        )
+        .await
+    }
+
+    /// Waits for the phase's convergence (`outcome`), then for quiet, and
+    /// sums it up.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &mut self,
+        count: usize,
+        what: &str,
+        budget: Duration,
+        window: Duration,
+        t0: Instant,
+        before: &Snap,
+        outcome: fn(&Observer, bool) -> Outcome,
+        keep_samples: bool,
+    ) -> Convergence {
+        let out = self.wait_outcome(budget, what, |o| outcome(o, false)).await;
+        outcome(&self.observer, true);
+        self.wait_quiet(window, budget, what).await;
         let after = self.snap().await;
-        self.convergence(n, t0, out, &before, &after, true)
+        self.convergence(count, t0, out, before, &after, keep_samples)
     }
 
     fn convergence(
@@ -629,106 +676,89 @@ impl World {
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
-        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-        futures::stream::iter(names.iter().cloned())
-            .for_each_concurrent(CONCURRENCY, |name| {
-                let rest = self.rest.clone();
-                let observer = &self.observer;
-                let floor = floor.clone();
-                let errors = errors.clone();
-                let uid = self.uids.lock().get(&name).cloned().unwrap_or_default();
-                async move {
-                    let result = async {
-                        rest.merge_patch(
-                            &format!("{}/{name}", parents_path()),
-                            &json!({"spec": {"replicas": replicas}}),
-                        )
-                        .await?;
-                        observer.started(&name, Instant::now());
-                        if let Some(floor) = &floor {
-                            Self::floor_converge(floor, &name, &uid, CHILDREN, replicas).await?;
-                        }
-                        anyhow::Ok(())
-                    }
-                    .await;
-                    if let Err(err) = result {
-                        errors.lock().push(format!("W3 {name}: {err:#}"));
-                    }
-                }
-            })
-            .await;
-        self.problems.append(&mut errors.lock());
-        let budget = self.budget(names.len() * 4);
-        let out = self
-            .wait_outcome(budget, "W3", |o| o.parent_outcome(false))
-            .await;
-        self.observer.parent_outcome(true);
-        self.wait_quiet(window, budget, "W3").await;
-        let after = self.snap().await;
-        self.convergence(names.len(), t0, out, &before, &after, false)
+        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
+        let count = names.len();
+        let errors = each("W3", names, |name| async move {
+            let uid = uids.lock().get(&name).cloned().unwrap_or_default();
+            rest.merge_patch(
+                &format!("{}/{name}", parents_path()),
+                &json!({"spec": {"replicas": replicas}}),
+            )
+            .await?;
+            observer.started(&name, Instant::now());
+            if let Some(floor) = floor {
+                Self::floor_converge(floor, &name, &uid, CHILDREN, replicas).await?;
+            }
+            Ok(())
+        })
+        .await;
+        self.problems.extend(errors);
+        let budget = self.budget(count * 4);
+        self.settle(
+            count,
+            "W3",
+            budget,
+            window,
+            t0,
+            &before,
+            Observer::parent_outcome,
+            false,
+        )
+        .await
     }
 
     async fn w5(&mut self, n: usize, window: Duration) -> Convergence {
         let total = n * CHILDREN as usize;
         let count = (total / 100).max(1);
         let step = (n / count).max(1);
-        let victims: Vec<(String, String)> = (0..count)
+        let victims: Vec<Victim> = (0..count)
             .map(|j| {
                 let parent = parent_name((j * step) % n);
                 let child = child_name(&parent, (j as i64) % CHILDREN);
-                (parent, child)
+                Victim { parent, child }
             })
             .collect();
-        for (_, child) in &victims {
-            self.observer.expect_repair(child);
+        for v in &victims {
+            self.observer.expect_repair(&v.child);
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then(|| self.floor.clone());
-        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-        futures::stream::iter(victims.iter().cloned())
-            .for_each_concurrent(CONCURRENCY, |(parent, child)| {
-                let rest = self.rest.clone();
-                let observer = &self.observer;
-                let floor = floor.clone();
-                let errors = errors.clone();
-                let uid = self.uids.lock().get(&parent).cloned().unwrap_or_default();
-                async move {
-                    let result = async {
-                        rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
-                            .await?;
-                        observer.repair_started(&child, Instant::now());
-                        if let Some(floor) = &floor {
-                            let i: i64 = child
-                                .rsplit_once('-')
-                                .and_then(|(_, i)| i.parse().ok())
-                                .unwrap_or(0);
-                            floor
-                                .create(
-                                    &configmaps_path(NAMESPACE),
-                                    &objects::owned_child(&parent, &uid, i),
-                                )
-                                .await?;
-                        }
-                        anyhow::Ok(())
-                    }
-                    .await;
-                    if let Err(err) = result {
-                        errors.lock().push(format!("W5 {child}: {err:#}"));
-                    }
-                }
-            })
-            .await;
-        self.problems.append(&mut errors.lock());
+        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
+        let errors = each("W5", victims, |Victim { parent, child }| async move {
+            let uid = uids.lock().get(&parent).cloned().unwrap_or_default();
+            rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
+                .await?;
+            observer.repair_started(&child, Instant::now());
+            if let Some(floor) = floor {
+                let i: i64 = child
+                    .rsplit_once('-')
+                    .and_then(|(_, i)| i.parse().ok())
+                    .unwrap_or(0);
+                floor
+                    .create(
+                        &configmaps_path(NAMESPACE),
+                        &objects::owned_child(&parent, &uid, i),
+                    )
+                    .await?;
+            }
+            Ok(())
+        })
+        .await;
+        self.problems.extend(errors);
         let budget = self.budget(count * 4);
-        let out = self
-            .wait_outcome(budget, "W5", |o| o.repair_outcome(false))
-            .await;
-        self.observer.repair_outcome(true);
-        self.wait_quiet(window, budget, "W5").await;
-        let after = self.snap().await;
-        self.convergence(count, t0, out, &before, &after, false)
+        self.settle(
+            count,
+            "W5",
+            budget,
+            window,
+            t0,
+            &before,
+            Observer::repair_outcome,
+            false,
+        )
+        .await
     }
 
     async fn w6(&mut self, n: usize, window: Duration) -> Deletion {
@@ -770,19 +800,13 @@ impl World {
         let names: Vec<String> = (0..n).map(parent_name).collect();
         let before = self.snap().await;
         let t0 = Instant::now();
-        let errors = Arc::new(Mutex::new(Vec::<String>::new()));
-        futures::stream::iter(names)
-            .for_each_concurrent(CONCURRENCY, |name| {
-                let rest = self.rest.clone();
-                let errors = errors.clone();
-                async move {
-                    if let Err(err) = rest.delete(&format!("{}/{name}", parents_path())).await {
-                        errors.lock().push(format!("W6 {name}: {err:#}"));
-                    }
-                }
-            })
-            .await;
-        self.problems.append(&mut errors.lock());
+        let rest = &self.rest;
+        let errors = each("W6", names, |name| async move {
+            rest.delete(&format!("{}/{name}", parents_path())).await?;
+            Ok(())
+        })
+        .await;
+        self.problems.extend(errors);
         let done = loop {
             if self.observer.counts() == (0, 0) {
                 break Instant::now();
