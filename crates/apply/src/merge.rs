@@ -345,9 +345,12 @@ pub fn revert_system_fields(new_obj: &mut Value, observed: &Value) {
 /// to do) and `Ok(Some(new_object))` otherwise; the new object keeps the
 /// observed `resourceVersion`, ready for a PUT.
 pub fn apply_update(observed: &Value, desired: &Value) -> Result<Option<Value>, ApplyError> {
-    let last_applied = get_last_applied(observed)?.unwrap_or(Value::Null);
     let mut desired = desired.clone();
     remove_last_applied(&mut desired);
+    if already_applied(observed, &desired) {
+        return Ok(None);
+    }
+    let last_applied = get_last_applied(observed)?.unwrap_or(Value::Null);
     let mut new_obj = merge(observed, &last_applied, &desired);
     revert_system_fields(&mut new_obj, observed);
     set_last_applied(&mut new_obj, &desired)?;
@@ -355,6 +358,64 @@ pub fn apply_update(observed: &Value, desired: &Value) -> Result<Option<Value>, 
         Ok(None)
     } else {
         Ok(Some(new_obj))
+    }
+}
+
+/// Whether [`apply_update`] would find nothing to do, decided without
+/// building the merged object: the recorded last-applied configuration is
+/// `desired` exactly as [`set_last_applied`] would write it, and every
+/// desired field already holds in `observed` (system metadata fields and
+/// `status` aside: the merge reverts those). It answers `false` whenever it
+/// is unsure (a changed list, a list-map with repeated keys, a type change),
+/// and the full merge decides; syncs that change nothing, the common case,
+/// skip copying the whole observed object.
+fn already_applied(observed: &Value, desired: &Value) -> bool {
+    let recorded = annotations(observed)
+        .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
+        .and_then(Value::as_str);
+    if recorded.is_none_or(|r| r != gojson::to_string(desired)) {
+        return false;
+    }
+    let (Some(observed), Some(desired)) = (observed.as_object(), desired.as_object()) else {
+        return false;
+    };
+    desired.iter().all(|(key, want)| match key.as_str() {
+        "status" => true,
+        "metadata" => {
+            let (Some(have), Some(want)) = (
+                observed.get("metadata").and_then(Value::as_object),
+                want.as_object(),
+            ) else {
+                return false;
+            };
+            want.iter().all(|(field, w)| {
+                OBJECT_META_SYSTEM_FIELDS.contains(&field.as_str())
+                    || have.get(field).is_some_and(|h| holds(h, w))
+            })
+        }
+        _ => observed.get(key).is_some_and(|have| holds(have, want)),
+    })
+}
+
+/// Whether merging `desired` into `have`, with `desired` as the last
+/// applied configuration too, leaves `have` unchanged (see
+/// [`already_applied`]).
+fn holds(have: &Value, desired: &Value) -> bool {
+    match (have, desired) {
+        (Value::Object(have), Value::Object(want)) => want
+            .iter()
+            .all(|(k, w)| have.get(k).is_some_and(|h| holds(h, w))),
+        (Value::Array(have), Value::Array(want)) => {
+            // A list-map merge collapses items with the same key.
+            have == want
+                && detect_list_map_key(&[want]).is_none_or(|key| {
+                    let mut seen = HashSet::new();
+                    want.iter()
+                        .all(|item| seen.insert(list_map_item_key(item, key)))
+                })
+        }
+        (Value::Object(_) | Value::Array(_), _) | (_, Value::Object(_) | Value::Array(_)) => false,
+        (have, want) => have == want,
     }
 }
 
@@ -983,6 +1044,89 @@ mod tests {
         for (name, input, want) in cases {
             assert_eq!(sanitize_for_ssa(input), *want, "{name}");
         }
+    }
+
+    #[test]
+    fn the_quick_no_op_check_agrees_with_the_merge() {
+        // Observed objects as the server returns them after an earlier apply
+        // of `applied`, and desired objects to apply now.
+        let applied = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "labels": {"a": "1"}, "annotations": {"x": "y"}},
+            "data": {"k": "v"},
+            "spec": {"ports": [{"port": 80, "name": "http"}, {"port": 443, "name": "https"}],
+                     "args": ["a", "b"], "n": 1, "f": 0.5, "none": null}});
+        let mut observed = applied.clone();
+        set_last_applied(&mut observed, &applied).unwrap();
+        observed["metadata"]["uid"] = json!("u1");
+        observed["metadata"]["resourceVersion"] = json!("7");
+        observed["metadata"]["managedFields"] =
+            json!([{"manager": "m", "fieldsV1": {"f:data": {}}}]);
+        observed["metadata"]["labels"]["added-by-someone"] = json!("z");
+        observed["status"] = json!({"phase": "Ready"});
+        let mut variants = vec![applied.clone()];
+        let mut with_status = applied.clone();
+        with_status["status"] = json!({"ignored": true});
+        variants.push(with_status);
+        let mut with_system = applied.clone();
+        with_system["metadata"]["uid"] = json!("other");
+        variants.push(with_system);
+        for (path, value) in [
+            ("/data/k", json!("changed")),
+            ("/spec/n", json!(1.0)),
+            ("/spec/args/1", json!("c")),
+            ("/spec/ports/0/port", json!(8080)),
+            ("/spec/none", json!(0)),
+            ("/metadata/labels/a", json!("2")),
+        ] {
+            let mut changed = applied.clone();
+            *changed.pointer_mut(path).expect(path) = value;
+            variants.push(changed);
+        }
+        let mut more = applied.clone();
+        more["data"]["new"] = json!("x");
+        variants.push(more);
+        let mut fewer = applied.clone();
+        fewer["data"].as_object_mut().unwrap().remove("k");
+        variants.push(fewer);
+        // Drift: someone else changed a field the controller owns.
+        let mut drifted = observed.clone();
+        drifted["data"]["k"] = json!("theirs");
+        let mut repeated = applied.clone();
+        repeated["spec"]["ports"] = json!([{"port": 80}, {"port": 80}]);
+        let mut observed_repeated = observed.clone();
+        observed_repeated["spec"]["ports"] = repeated["spec"]["ports"].clone();
+        set_last_applied(&mut observed_repeated, &repeated).unwrap();
+        // Applied with a status and system fields, which the merge reverts:
+        // still nothing to do.
+        let mut with_both = applied.clone();
+        with_both["status"] = json!({"ignored": true});
+        with_both["metadata"]["resourceVersion"] = json!("1");
+        let mut observed_both = observed.clone();
+        set_last_applied(&mut observed_both, &with_both).unwrap();
+        let cases = variants.iter().map(|d| (&observed, d)).chain([
+            (&drifted, &applied),
+            (&observed_repeated, &repeated),
+            (&observed_both, &with_both),
+        ]);
+        let mut quick = 0;
+        for (observed, desired) in cases {
+            let mut d = desired.clone();
+            remove_last_applied(&mut d);
+            let full = {
+                let last = get_last_applied(observed).unwrap().unwrap_or(Value::Null);
+                let mut new_obj = merge(observed, &last, &d);
+                revert_system_fields(&mut new_obj, observed);
+                set_last_applied(&mut new_obj, &d).unwrap();
+                new_obj == *observed
+            };
+            if already_applied(observed, &d) {
+                quick += 1;
+                assert!(full, "quick check said no-op for {desired}");
+            }
+            assert_eq!(apply_update(observed, desired).unwrap().is_none(), full);
+        }
+        // The unchanged desired objects are recognised without merging.
+        assert_eq!(quick, 2);
     }
 
     #[test]

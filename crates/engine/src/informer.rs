@@ -341,6 +341,14 @@ impl Informer {
         Some(decode(&text))
     }
 
+    /// What `look` makes of the cached metadata of the object with key
+    /// `key`, without decoding it.
+    pub fn peek<R>(&self, key: &str, look: impl FnOnce(&Meta) -> R) -> Option<R> {
+        let store = self.store.read();
+        let (key, entry) = store.objects.get_key_value(key)?;
+        Some(look(&entry.meta(key)))
+    }
+
     /// Objects whose controller has `uid`, optionally only in `namespace`.
     pub fn list_owned(&self, uid: &str, namespace: Option<&str>) -> Vec<Arc<Value>> {
         let texts = {

@@ -87,9 +87,11 @@ impl Filter {
         child_selector(parent, self.generate_selector)
     }
 
-    /// The cached parent a controller reference points at, if it is one of
-    /// ours.
-    fn resolve_controller_ref(&self, child: &Value, controller: &Value) -> Option<Arc<Value>> {
+    /// The key of the cached parent a controller reference points at, if it
+    /// is one of ours. Decided on the cached metadata; the parent is only
+    /// decoded when its labels do not select it (it is still ours while it
+    /// carries our finalizer).
+    fn owner_key(&self, child: &Value, controller: &Value) -> Option<String> {
         let field = |f: &str| {
             controller
                 .get(f)
@@ -105,17 +107,28 @@ impl Filter {
         } else {
             None
         };
-        let parent = self
-            .parent_informer
-            .get(&object::key_of(namespace, field("name")))?;
-        (object::uid(&parent) == field("uid") && self.wants(&parent)).then_some(parent)
+        let key = object::key_of(namespace, field("name"));
+        let (same_uid, selected) = self.parent_informer.peek(&key, |m| {
+            (
+                m.uid == field("uid"),
+                self.selector.as_ref().is_none_or(|s| s.matches(m.labels)),
+            )
+        })?;
+        if !same_uid {
+            return None;
+        }
+        if selected {
+            return Some(key);
+        }
+        let parent = self.parent_informer.get(&key)?;
+        object::has_finalizer(&parent, &self.finalizer).then_some(key)
     }
 
     fn enqueue_owner(&self, child: &Value) -> bool {
         match controller_ref(child) {
             Some(controller) => {
-                if let Some(parent) = self.resolve_controller_ref(child, controller) {
-                    self.queue.add(object::key(&parent));
+                if let Some(key) = self.owner_key(child, controller) {
+                    self.queue.add(key);
                 }
                 true
             }
