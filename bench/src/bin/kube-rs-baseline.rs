@@ -1,10 +1,13 @@
 //! `kube-rs-baseline`: the controller a Rust engineer would write by hand
 //! with kube-rs instead of a CompositeController and a hook.
 //!
-//! A `kube::runtime::Controller` on the `Bench` parents `.owns()` the
-//! ConfigMaps labelled `bench.example.com/parent` (the label selector keeps
-//! unrelated ConfigMaps out of the watch). The reconciler reads the children
-//! from a reflector store over the same label selector, creates the missing
+//! A `kube::runtime::Controller` on the `Bench` parents owns the ConfigMaps
+//! labelled `bench.example.com/parent` (the label selector keeps unrelated
+//! ConfigMaps out of the watch) through one reflector: its stream triggers
+//! the reconciles (`owns_stream`) and its store is what the reconciler reads,
+//! so a reconcile never sees an older state than the event that caused it
+//! (two watches, one for triggers and one for reads, lose repairs when the
+//! trigger arrives first). The reconciler creates the missing
 //! `<parent>-<i>` (owner reference to the parent), deletes extra ones, and
 //! merge-patches `status.ready` when it differs. Children go away with their
 //! parent through owner references. Concurrency is kube-rs's default
@@ -74,6 +77,8 @@ struct Ctx {
 enum Error {
     Kube(kube::Error),
     MissingField(&'static str),
+    /// The children reflector stopped before its first list.
+    CacheGone,
 }
 
 impl std::fmt::Display for Error {
@@ -81,6 +86,7 @@ impl std::fmt::Display for Error {
         match self {
             Error::Kube(e) => write!(f, "{e}"),
             Error::MissingField(field) => write!(f, "parent without {field}"),
+            Error::CacheGone => write!(f, "the children cache stopped"),
         }
     }
 }
@@ -120,6 +126,11 @@ async fn reconcile(parent: Arc<Bench>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     if parent.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    // Nothing is decided before the children have been listed.
+    ctx.children
+        .wait_until_ready()
+        .await
+        .map_err(|_| Error::CacheGone)?;
     let ns = parent
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
@@ -188,16 +199,13 @@ async fn main() -> anyhow::Result<()> {
     let children_config = watcher::Config::default().labels(PARENT_LABEL);
 
     let (children, writer) = reflector::store();
-    let cache = reflector::reflector(writer, watcher(configmaps.clone(), children_config.clone()))
+    let child_events = reflector::reflector(writer, watcher(configmaps, children_config))
         .default_backoff()
-        .touched_objects()
-        .for_each(|_| std::future::ready(()));
-    tokio::spawn(cache);
-    children.wait_until_ready().await?;
+        .touched_objects();
 
     let ctx = Arc::new(Ctx { client, children });
     Controller::new(parents, watcher::Config::default())
-        .owns(configmaps, children_config)
+        .owns_stream(child_events)
         .shutdown_on_signal()
         .run(reconcile, error_policy, ctx)
         .for_each(|_| std::future::ready(()))
