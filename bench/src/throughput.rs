@@ -87,21 +87,9 @@ pub struct RunReport {
 }
 
 /// CPU time (user + system) used by this process so far, from
-/// `/proc/self/stat` (in clock ticks of 1/100 s, Linux's `USER_HZ`).
+/// `/proc/self/stat`.
 pub fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // After the command name: state is field 3, utime 14, stime 15.
-    let ticks = |i: usize| {
-        fields
-            .get(i - 3)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (ticks(14) + ticks(15)) as f64 / 100.0
+    crate::controller::process::cpu_seconds(std::process::id())
 }
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -165,7 +153,10 @@ struct Watched {
 
 /// Opens a watch and waits for the response head, so that the stream is
 /// live before writing starts.
-async fn open_watch(addr: std::net::SocketAddr, path: String) -> Result<hyper::body::Incoming> {
+pub(crate) async fn open_watch(
+    addr: std::net::SocketAddr,
+    path: String,
+) -> Result<hyper::body::Incoming> {
     let tcp = tokio::net::TcpStream::connect(addr).await?;
     tcp.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;

@@ -54,10 +54,10 @@ struct Args {
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/out"))]
     out: PathBuf,
     /// Length of the W4 idle window, seconds.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 30)]
     idle_secs: u64,
     /// No request and no hook call for this long means quiet, milliseconds.
-    #[arg(long, default_value_t = 2000)]
+    #[arg(long, default_value_t = 1500)]
     quiet_ms: u64,
     /// Unrelated ConfigMaps for W9 (largest N, first repeat; 0 skips).
     #[arg(long, default_value_t = 100_000)]

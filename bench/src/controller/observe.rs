@@ -15,10 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
-use bytes::Bytes;
+use anyhow::{Context, Result, bail};
 use http_body_util::BodyExt;
-use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use serde_json::Value;
 use tokio::task::JoinHandle;
@@ -440,16 +438,7 @@ async fn follow_once(
 /// Opens a watch and waits for its response head; counted as the harness's.
 async fn open_watch(rest: &Rest, addr: SocketAddr, path: &str) -> Result<hyper::body::Incoming> {
     rest.note("watch", path);
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
-    tcp.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
-    tokio::spawn(conn);
-    let req = http::Request::get(path)
-        .header(http::header::HOST, addr.to_string())
-        .body(http_body_util::Empty::<Bytes>::new())?;
-    let resp = sender.send_request(req).await?;
-    ensure!(resp.status() == 200, "watch answered {}", resp.status());
-    Ok(resp.into_body())
+    crate::throughput::open_watch(addr, path.to_owned()).await
 }
 
 #[cfg(test)]
