@@ -205,6 +205,8 @@ pub struct RunResult {
 struct Victim {
     parent: String,
     child: String,
+    /// The child's index under its parent.
+    index: i64,
 }
 
 impl std::fmt::Display for Victim {
@@ -715,8 +717,13 @@ impl World {
         let victims: Vec<Victim> = (0..count)
             .map(|j| {
                 let parent = parent_name((j * step) % n);
-                let child = child_name(&parent, (j as i64) % CHILDREN);
-                Victim { parent, child }
+                let index = (j as i64) % CHILDREN;
+                let child = child_name(&parent, index);
+                Victim {
+                    parent,
+                    child,
+                    index,
+                }
             })
             .collect();
         for v in &victims {
@@ -726,25 +733,29 @@ impl World {
         let t0 = Instant::now();
         let floor = (self.contender == Contender::Floor).then_some(&self.floor);
         let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
-        let errors = each("W5", victims, |Victim { parent, child }| async move {
-            let uid = uids.lock().get(&parent).cloned().unwrap_or_default();
-            rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
-                .await?;
-            observer.repair_started(&child, Instant::now());
-            if let Some(floor) = floor {
-                let i: i64 = child
-                    .rsplit_once('-')
-                    .and_then(|(_, i)| i.parse().ok())
-                    .unwrap_or(0);
-                floor
-                    .create(
-                        &configmaps_path(NAMESPACE),
-                        &objects::owned_child(&parent, &uid, i),
-                    )
+        let errors = each(
+            "W5",
+            victims,
+            |Victim {
+                 parent,
+                 child,
+                 index,
+             }| async move {
+                let uid = uids.lock().get(&parent).cloned().unwrap_or_default();
+                rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
                     .await?;
-            }
-            Ok(())
-        })
+                observer.repair_started(&child, Instant::now());
+                if let Some(floor) = floor {
+                    floor
+                        .create(
+                            &configmaps_path(NAMESPACE),
+                            &objects::owned_child(&parent, &uid, index),
+                        )
+                        .await?;
+                }
+                Ok(())
+            },
+        )
         .await;
         self.problems.extend(errors);
         let budget = self.budget(count * 4);

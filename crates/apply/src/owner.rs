@@ -53,6 +53,14 @@ pub fn controller_uid(obj: &Value) -> Option<&str> {
     controller_ref(obj)?.get("uid")?.as_str()
 }
 
+/// The API group (`""` for the core group) and kind an owner reference
+/// points at; its version does not matter for ownership.
+pub fn ref_group_kind(owner_ref: &Value) -> (&str, &str) {
+    let field = |f: &str| owner_ref.get(f).and_then(Value::as_str).unwrap_or("");
+    let group = field("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
+    (group, field("kind"))
+}
+
 /// Whether the object's controller reference points at `uid`.
 pub fn is_controlled_by(obj: &Value, uid: &str) -> bool {
     controller_uid(obj) == Some(uid)
@@ -239,5 +247,17 @@ mod tests {
         assert!(remove_owner_reference(&mut obj, "c"));
         assert_eq!(obj, json!({"metadata": {"ownerReferences": []}}));
         assert!(!remove_owner_reference(&mut json!({}), "a"));
+    }
+
+    #[test]
+    fn owner_reference_group_and_kind() {
+        let r = |api_version: &str| json!({"apiVersion": api_version, "kind": "K", "uid": "u"});
+        assert_eq!(ref_group_kind(&r("apps/v1")), ("apps", "K"));
+        assert_eq!(
+            ref_group_kind(&r("example.com/v1beta1")),
+            ("example.com", "K")
+        );
+        assert_eq!(ref_group_kind(&r("v1")), ("", "K"));
+        assert_eq!(ref_group_kind(&json!({})), ("", ""));
     }
 }

@@ -98,10 +98,8 @@ impl Interest {
                 orphan_label,
             } => match metacontroller_apply::owner::controller_ref(obj) {
                 Some(controller) => {
-                    let field = |f: &str| controller.get(f).and_then(Value::as_str);
-                    let api_version = field("apiVersion").unwrap_or_default();
-                    let owner_group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
-                    owner_group == group && field("kind") == Some(kind.as_str())
+                    metacontroller_apply::owner::ref_group_kind(controller)
+                        == (group.as_str(), kind.as_str())
                 }
                 None => {
                     let labels = metacontroller_apply::selector::object_labels(obj)

@@ -9,7 +9,7 @@ use metacontroller_api::{
     hooks::type_key,
 };
 use metacontroller_apply::Selector;
-use metacontroller_apply::owner::controller_ref;
+use metacontroller_apply::owner::{controller_ref, ref_group_kind};
 use metacontroller_hooks::HookKind;
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -98,8 +98,7 @@ impl Filter {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         };
-        let group = field("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
-        if group != self.parent.group() || field("kind") != self.parent.kind() {
+        if ref_group_kind(controller) != (self.parent.group(), self.parent.kind()) {
             return None;
         }
         let namespace = if self.parent.namespaced {

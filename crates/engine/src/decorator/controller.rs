@@ -125,8 +125,7 @@ impl Filter {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
         };
-        let group = field("apiVersion").rsplit_once('/').map_or("", |(g, _)| g);
-        let kind = field("kind");
+        let (group, kind) = metacontroller_apply::owner::ref_group_kind(controller);
         let target_type = self
             .targets
             .iter()
