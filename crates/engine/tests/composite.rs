@@ -643,7 +643,7 @@ async fn noop_resyncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.server.counters().snapshot()
+        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }
@@ -1307,10 +1307,14 @@ async fn survives_watch_restarts_and_compaction() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let writes = h.writes();
-    h.server.compact();
-    h.server.close_watches();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(h.writes(), writes, "relisting wrote something");
+    // Only the embedded server can compact its history and cut every watch
+    // on demand; on a real one the rest of the test still checks recovery.
+    if let Some(server) = h.embedded() {
+        server.compact();
+        server.close_watches();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(h.writes(), writes, "relisting wrote something");
+    }
     h.merge_patch(&parent_ar, Some("watch"), "p", json!({"spec": {"v": 2}}))
         .await;
     wait_for("change after restart", || async {

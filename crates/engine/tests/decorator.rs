@@ -848,7 +848,7 @@ async fn noop_resyncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.server.counters().snapshot()
+        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }

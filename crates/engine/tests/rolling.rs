@@ -917,7 +917,7 @@ async fn converged_rollout_makes_no_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.server.counters().snapshot()
+        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }

@@ -1,5 +1,11 @@
-//! Test harness: an embedded API server, the engine running against it, and
-//! an HTTP hook server, all inside the test process.
+//! Test harness: an API server, the engine running against it, and an HTTP
+//! hook server in the test process.
+//!
+//! The server is the one `MC_TEST_CLUSTER` names (see
+//! `metacontroller_testbed::TestCluster`): the embedded API server (default)
+//! or a real control plane (etcd, kube-apiserver, kube-controller-manager),
+//! fresh for every test. The engine's own requests are counted on the client
+//! side, so write counts mean the same on both.
 
 #![allow(dead_code)]
 
@@ -17,7 +23,7 @@ use axum::routing::post;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
-use metacontroller_apiserver::{ApiServer, Config};
+use metacontroller_testbed::{ClusterKind, TestCluster};
 use metacontroller_engine::object::RawObject;
 use metacontroller_engine::{Engine, EngineConfig, RunningEngine};
 use parking_lot::Mutex;
@@ -29,8 +35,29 @@ pub const GROUP: &str = "test.metacontroller.io";
 /// apiVersion of the test CRDs.
 pub const API_VERSION: &str = "test.metacontroller.io/v1";
 
-/// Overall timeout of a wait.
-pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// Overall timeout of a wait: 30 s on the embedded server; 90 s on a real
+/// one, whose garbage collector notices a new CRD's objects only at its next
+/// discovery pass (every 30 s in kube-controller-manager).
+pub fn timeout() -> Duration {
+    match ClusterKind::from_env() {
+        Ok(ClusterKind::Real) => Duration::from_secs(90),
+        _ => Duration::from_secs(30),
+    }
+}
+
+/// The server kind this run uses.
+pub fn cluster_kind() -> ClusterKind {
+    ClusterKind::from_env().expect("MC_TEST_CLUSTER")
+}
+
+/// Returns true (and says so) when the test needs the embedded server.
+pub fn skip_unless_embedded(what: &str) -> bool {
+    if cluster_kind() == ClusterKind::Embedded {
+        return false;
+    }
+    eprintln!("skipped on the {} server: {what}", cluster_kind().name());
+    true
+}
 
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
@@ -44,9 +71,10 @@ pub fn init_tracing() {
 
 /// A running API server with the engine attached.
 pub struct Harness {
-    pub server: ApiServer,
+    pub cluster: TestCluster,
     pub client: Client,
     pub registry: Arc<prometheus_client::registry::Registry>,
+    engine_writes: Arc<AtomicUsize>,
     engine: Option<RunningEngine>,
 }
 
@@ -61,16 +89,18 @@ impl Harness {
 
     pub async fn start_with(config: EngineConfig) -> Harness {
         init_tracing();
-        let server = ApiServer::start(Config::default())
-            .await
-            .expect("start API server");
+        let cluster = TestCluster::start().await.expect("start API server");
         let kubeconfig =
-            kube::config::Kubeconfig::from_yaml(&server.kubeconfig()).expect("kubeconfig");
+            kube::config::Kubeconfig::from_yaml(&cluster.kubeconfig()).expect("kubeconfig");
         let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("client config");
-        let client =
-            metacontroller_engine::client::build_client(kube_config, 0.0, 0).expect("client");
+        let client = kube::Client::try_from(kube_config.clone()).expect("client");
+        let engine_writes = Arc::new(AtomicUsize::new(0));
+        let engine_client = kube::client::ClientBuilder::try_from(kube_config)
+            .expect("client")
+            .with_layer(&CountWrites(engine_writes.clone()))
+            .build();
         // The Metacontroller CRDs.
         let crds: Api<RawObject> = Api::all_with(client.clone(), &crd_resource());
         for crd in metacontroller_api::crds() {
@@ -80,11 +110,12 @@ impl Harness {
                 .expect("install Metacontroller CRDs");
         }
         let mut registry = prometheus_client::registry::Registry::default();
-        let engine = Engine::new(client.clone(), config, Some(&mut registry)).spawn();
+        let engine = Engine::new(engine_client, config, Some(&mut registry)).spawn();
         Harness {
-            server,
+            cluster,
             client,
             registry: Arc::new(registry),
+            engine_writes,
             engine: Some(engine),
         }
     }
@@ -230,9 +261,57 @@ impl Harness {
             .collect()
     }
 
-    /// Write requests served so far.
+    /// Write requests (anything but GET) the engine has made so far.
     pub fn writes(&self) -> u64 {
-        self.server.counters().writes()
+        self.engine_writes.load(Ordering::SeqCst) as u64
+    }
+
+    /// The embedded server, or `None` on a real one.
+    pub fn embedded(&self) -> Option<&metacontroller_apiserver::ApiServer> {
+        self.cluster.embedded()
+    }
+}
+
+/// Tower layer counting the requests that are not reads.
+#[derive(Clone)]
+struct CountWrites(Arc<AtomicUsize>);
+
+impl<S> tower::Layer<S> for CountWrites {
+    type Service = CountWritesService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        CountWritesService {
+            inner,
+            count: self.0.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct CountWritesService<S> {
+    inner: S,
+    count: Arc<AtomicUsize>,
+}
+
+impl<S, B> tower::Service<http::Request<B>> for CountWritesService<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if request.method() != http::Method::GET {
+            self.count.fetch_add(1, Ordering::SeqCst);
+        }
+        self.inner.call(request)
     }
 }
 
@@ -274,13 +353,13 @@ pub fn configmaps() -> &'static ApiResource {
 }
 
 /// Polls `check` every 50 ms until it yields a value; panics after
-/// [`TIMEOUT`].
+/// [`timeout`].
 pub async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + timeout();
     loop {
         if let Some(v) = check().await {
             return v;
