@@ -71,3 +71,4 @@ MC_TEST_CLUSTER=embedded cargo test --workspace --locked -- --test-threads 2
 log "behaviour suites on the real control plane"
 export MC_TEST_CLUSTER=real
 cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
+cargo test --locked -p metacontroller-testbed -- --test-threads 2

@@ -39,7 +39,8 @@ pub const CONTROLLERS: &str =
 #[derive(Clone, Debug, Default)]
 pub struct Options {
     /// Keep the cluster's files here (created if missing) instead of a
-    /// temporary folder that is removed at stop.
+    /// temporary folder that is removed at stop (unless `MC_TESTBED_KEEP`
+    /// is set).
     pub dir: Option<PathBuf>,
     /// Extra kube-apiserver flags (`--name=value`).
     pub apiserver_flags: Vec<String>,
@@ -114,7 +115,14 @@ impl RealCluster {
                     .tempdir()
                     .map_err(|e| Error::io(std::env::temp_dir(), e))?;
                 let p = t.path().to_owned();
-                (Some(t), p)
+                if std::env::var_os("MC_TESTBED_KEEP").is_some() {
+                    // Kept for a look at the logs after a failure.
+                    eprintln!("control plane files kept in {}", p.display());
+                    let _ = t.keep();
+                    (None, p)
+                } else {
+                    (Some(t), p)
+                }
             }
         };
         let pki = Pki::generate()?;
@@ -230,7 +238,9 @@ impl RealCluster {
             format!("--cert-dir={}", file("certs").display()),
             format!("--controllers={CONTROLLERS}"),
             "--leader-elect=false".into(),
-            "--use-service-account-credentials=false".into(),
+            // Each controller acts as its own ServiceAccount with its bootstrap
+            // role (system:controller:<name>), as kubeadm clusters run it.
+            "--use-service-account-credentials=true".into(),
             // Fast enough for tests that create many objects at once.
             "--kube-api-qps=500".into(),
             "--kube-api-burst=1000".into(),
