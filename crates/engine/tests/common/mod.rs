@@ -103,11 +103,17 @@ impl Harness {
             .build();
         // The Metacontroller CRDs.
         let crds: Api<RawObject> = Api::all_with(client.clone(), &crd_resource());
+        let mut names = Vec::new();
         for crd in metacontroller_api::crds() {
             let value = serde_json::to_value(&crd).unwrap();
+            names.push(value["metadata"]["name"].as_str().unwrap().to_owned());
             crds.create(&PostParams::default(), &RawObject::new(value))
                 .await
                 .expect("install Metacontroller CRDs");
+        }
+        // A real server serves a new CRD only once it is Established.
+        for name in names {
+            wait_established(&crds, &name).await;
         }
         let mut registry = prometheus_client::registry::Registry::default();
         let engine = Engine::new(engine_client, config, Some(&mut registry)).spawn();
@@ -158,15 +164,7 @@ impl Harness {
             .await
             .expect("create CRD");
         let name = format!("{plural}.{GROUP}");
-        wait_for("CRD established", || async {
-            let crd = api.get(&name).await.ok()?;
-            let established = crd.value()["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .any(|c| c["type"] == "Established" && c["status"] == "True");
-            established.then_some(())
-        })
-        .await;
+        wait_established(&api, &name).await;
         ApiResource {
             group: GROUP.into(),
             version: "v1".into(),
@@ -313,6 +311,19 @@ where
         }
         self.inner.call(request)
     }
+}
+
+/// Waits until the CRD `name` has the condition `Established`.
+pub async fn wait_established(api: &Api<RawObject>, name: &str) {
+    wait_for("CRD established", || async {
+        let crd = api.get(name).await.ok()?;
+        let established = crd.value()["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        established.then_some(())
+    })
+    .await;
 }
 
 pub fn crd_resource() -> ApiResource {
