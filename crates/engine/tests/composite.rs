@@ -643,7 +643,8 @@ async fn noop_resyncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }
@@ -1500,5 +1501,48 @@ async fn a_wider_controller_sees_orphans_a_narrower_one_passed_over() {
             .map(|_| ())
     })
     .await;
+    h.shutdown().await;
+}
+
+/// A status write that keeps conflicting (409) past the engine's own
+/// re-reads is retried with back-off until it lands, even though nothing
+/// else would sync the parent again (no children, no later change). Only the
+/// embedded server can inject the conflicts.
+#[tokio::test]
+async fn conflicting_status_writes_are_retried_until_they_land() {
+    if skip_unless_embedded("injects 409 Conflict on status writes") {
+        return;
+    }
+    use metacontroller_apiserver::faults::{Fault, FaultKind};
+    let h = Harness::start().await;
+    h.create_namespace("conflict").await;
+    let parent_ar = h
+        .create_crd("ConflictParent", "conflictparents", true, true)
+        .await;
+    let hook = HookServer::start(|req| {
+        Reply::Json(json!({"status": {"seen": req["parent"]["spec"]["v"]}, "children": []}))
+    })
+    .await;
+    // More conflicts than one sync's re-reads absorb (1 + 3 retries).
+    h.embedded().unwrap().faults().add(
+        Fault::new(FaultKind::Conflict)
+            .verb("update")
+            .resource("conflictparents.test.metacontroller.io/status")
+            .times(6),
+    );
+    h.create_cc(composite_controller("conflict", &parent_ar, &[], &hook.url))
+        .await;
+    h.create(
+        &parent_ar,
+        Some("conflict"),
+        parent(&parent_ar, "p", labels("conflict"), json!({"v": 7})),
+    )
+    .await;
+    wait_for("the status lands after the conflicts", || async {
+        let p = h.get(&parent_ar, Some("conflict"), "p").await?;
+        (p["status"]["seen"] == 7).then_some(())
+    })
+    .await;
+    assert!(hook.calls() >= 2, "the parent was synced again");
     h.shutdown().await;
 }

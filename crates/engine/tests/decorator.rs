@@ -852,7 +852,8 @@ async fn noop_resyncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }
@@ -1166,5 +1167,46 @@ async fn hook_errors_are_reported_on_the_target() {
     let message = event["message"].as_str().unwrap();
     assert!(message.starts_with("Sync error: "), "{message}");
     assert!(message.contains("500"), "{message}");
+    h.shutdown().await;
+}
+
+/// A decorator's write that keeps conflicting (409) is retried with
+/// back-off until it lands, though no other event would sync the object
+/// again. Only the embedded server can inject the conflicts.
+#[tokio::test]
+async fn conflicting_writes_are_retried_until_they_land() {
+    if skip_unless_embedded("injects 409 Conflict on updates") {
+        return;
+    }
+    use metacontroller_apiserver::faults::{Fault, FaultKind};
+    let h = Harness::start().await;
+    h.create_namespace("dconflict").await;
+    let target_ar = h
+        .create_crd("DConflictTarget", "dconflicttargets", true, true)
+        .await;
+    let hook = HookServer::start(|_| Reply::Json(json!({"labels": {"decorated": "yes"}}))).await;
+    h.embedded().unwrap().faults().add(
+        Fault::new(FaultKind::Conflict)
+            .verb("update")
+            .resource("dconflicttargets.test.metacontroller.io")
+            .times(3),
+    );
+    create_dc(
+        &h,
+        decorator_controller("dconflict", json!([rule(&target_ar)]), json!([]), &hook.url),
+    )
+    .await;
+    h.create(
+        &target_ar,
+        Some("dconflict"),
+        object(&target_ar, "t", json!({"a": "b"}), json!({})),
+    )
+    .await;
+    wait_for("the labels land after the conflicts", || async {
+        let t = h.get(&target_ar, Some("dconflict"), "t").await?;
+        (t["metadata"]["labels"]["decorated"] == "yes").then_some(())
+    })
+    .await;
+    assert!(hook.calls() >= 4, "one call per attempt: {}", hook.calls());
     h.shutdown().await;
 }

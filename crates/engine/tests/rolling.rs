@@ -917,7 +917,8 @@ async fn converged_rollout_makes_no_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }

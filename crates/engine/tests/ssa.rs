@@ -228,7 +228,8 @@ async fn noop_syncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     // The Recreate child was never recreated.
     let now = h.get(&things, Some(ns), "thing").await.unwrap();
@@ -338,7 +339,8 @@ async fn takes_over_dynamic_apply_children() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }

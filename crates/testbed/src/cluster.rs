@@ -296,10 +296,7 @@ impl RealCluster {
     pub fn dead_components(&mut self) -> Vec<(String, String)> {
         self.processes
             .iter_mut()
-            .filter_map(|p| {
-                p.exited()
-                    .map(|_| (p.name().to_owned(), p.log_tail(20)))
-            })
+            .filter_map(|p| p.exited().map(|_| (p.name().to_owned(), p.log_tail(20))))
             .collect()
     }
 

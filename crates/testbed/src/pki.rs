@@ -12,8 +12,8 @@
 //! <https://kubernetes.io/docs/reference/access-authn-authz/authentication/#x509-client-certificates>.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 
 use crate::Error;
@@ -130,9 +130,9 @@ fn leaf(
             .push(DnType::OrganizationName, *org);
     }
     for name in dns_names {
-        params.subject_alt_names.push(SanType::DnsName(
-            (*name).try_into().map_err(pki_error)?,
-        ));
+        params
+            .subject_alt_names
+            .push(SanType::DnsName((*name).try_into().map_err(pki_error)?));
     }
     for ip in ips {
         let ip = ip

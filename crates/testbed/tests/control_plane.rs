@@ -120,7 +120,8 @@ async fn serves_the_pinned_release_with_rbac_gc_and_namespaces() {
     sas.create(&PostParams::default(), &serde_json::from_value(sa).unwrap())
         .await
         .unwrap();
-    let token_request = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
+    let token_request =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}});
     let req = http::Request::post("/api/v1/namespaces/rbac/serviceaccounts/nobody/token")
         .header("content-type", "application/json")
         .body(serde_json::to_vec(&token_request).unwrap())
@@ -150,8 +151,10 @@ async fn serves_the_pinned_release_with_rbac_gc_and_namespaces() {
     let owner = cms
         .create(
             &PostParams::default(),
-            &serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}))
-                .unwrap(),
+            &serde_json::from_value(
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "owner"}}),
+            )
+            .unwrap(),
         )
         .await
         .unwrap();
@@ -181,14 +184,20 @@ async fn serves_the_pinned_release_with_rbac_gc_and_namespaces() {
         .delete("rbac", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the namespace is deleted", Duration::from_secs(60), || async {
-        namespaces.get_opt("rbac").await.unwrap().is_none()
-    })
+    eventually(
+        "the namespace is deleted",
+        Duration::from_secs(60),
+        || async { namespaces.get_opt("rbac").await.unwrap().is_none() },
+    )
     .await;
 
     // Stopping leaves no component running.
     let dir = cluster.dir().to_owned();
-    assert_eq!(pids_of(&dir).len(), 3, "etcd, kube-apiserver, kube-controller-manager");
+    assert_eq!(
+        pids_of(&dir).len(),
+        3,
+        "etcd, kube-apiserver, kube-controller-manager"
+    );
     cluster.stop();
     assert!(pids_of(&dir).is_empty(), "left behind: {:?}", pids_of(&dir));
 }
@@ -219,7 +228,9 @@ async fn a_killed_starter_leaves_nothing_behind() {
     let line = tokio::task::spawn_blocking(move || {
         use std::io::BufRead;
         let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line).unwrap();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
         line
     })
     .await

@@ -568,6 +568,10 @@ impl ParentController {
                     tracing::debug!(controller = %self.name, parent = %key, "related objects not cached yet; retrying");
                     self.queue.add_rate_limited(key.clone());
                 }
+                Err(SyncError::Conflict(message)) => {
+                    tracing::debug!(controller = %self.name, parent = %key, reason = %message, "write conflicted; retrying with back-off");
+                    self.queue.add_rate_limited(key.clone());
+                }
                 Err(SyncError::Failed(message)) => {
                     tracing::warn!(controller = %self.name, parent = %key, error = %message, "sync failed");
                     self.queue.add_rate_limited(key.clone());

@@ -24,7 +24,8 @@
 //! 9. Manage children, unless the parent is being deleted without our
 //!    finalizer or with a garbage-collector finalizer.
 //! 10. Write the status (the hook's, with `observedGeneration`) through
-//!     `/status` when it differs from the live object.
+//!     `/status` when it differs from the live object. A write that still
+//!     conflicts after re-reading requeues the parent with back-off.
 //! 11. Report the child management error, if any.
 //!
 //! A sync that finds nothing to change makes no API write at all: the
@@ -69,6 +70,13 @@ pub(crate) enum SyncError {
     /// Related objects are not cached yet: retried with back-off, without
     /// an event.
     NotReady,
+    /// A write the sync meant to make lost to a newer version (409) even
+    /// after re-reading the object: retried with back-off, without an event.
+    /// The newer version usually brings a sync of its own, but nothing
+    /// guarantees it (a conflict injected by a proxy, or one whose watch
+    /// event was already seen), and a sync that did not write what it meant
+    /// to must not be left for good.
+    Conflict(String),
     /// Anything else: recorded as a `SyncError` event, retried with back-off.
     Failed(String),
 }
@@ -650,10 +658,14 @@ impl ParentController {
         .await;
         match result {
             Ok(_) => Ok(()),
-            Err(err) if err.is_not_found() || err.is_conflict() => {
-                tracing::debug!(controller = %self.name, parent = %object::describe(parent), error = %err, "status not written");
+            Err(err) if err.is_not_found() => {
+                tracing::debug!(controller = %self.name, parent = %object::describe(parent), error = %err, "status not written: the parent is gone");
                 Ok(())
             }
+            Err(err) if err.is_conflict() => Err(SyncError::Conflict(format!(
+                "status of {} not written: {err}",
+                object::describe(parent)
+            ))),
             Err(err) => Err(format!(
                 "can't update status for {}: {err}",
                 object::describe(parent)

@@ -483,6 +483,10 @@ impl Decorator {
                     tracing::debug!(controller = %self.name, object = %key, "related objects not cached yet; retrying");
                     self.queue.add_rate_limited(key.clone());
                 }
+                Err(SyncError::Conflict(message)) => {
+                    tracing::debug!(controller = %self.name, object = %key, reason = %message, "write conflicted; retrying with back-off");
+                    self.queue.add_rate_limited(key.clone());
+                }
                 Err(SyncError::Failed(message)) => {
                     tracing::warn!(controller = %self.name, object = %key, error = %message, "sync failed");
                     self.queue.add_rate_limited(key.clone());

@@ -41,7 +41,7 @@ use serde_json::{Map, Value};
 use crate::children::{self, ChildGroup, Children};
 use crate::composite::SyncError;
 use crate::customize::Related;
-use crate::dynapi::{self, ApiError};
+use crate::dynapi;
 use crate::events::{EventType, ObjectReference, reason};
 use crate::object;
 use crate::webhook::ResolvedHook;
@@ -410,7 +410,6 @@ impl Decorator {
             root.insert("status".into(), status);
         }
         let api = self.target_api(target_type, target);
-        let swallowed = |err: &ApiError| err.is_not_found() || err.is_conflict();
 
         if status_changed && target_type.info.has_status {
             tracing::debug!(controller = %self.name, object = %object::describe(target), "updating status");
@@ -424,9 +423,15 @@ impl Decorator {
                         meta.insert("resourceVersion".into(), Value::String(rv));
                     }
                 }
-                Err(err) if swallowed(&err) => {
-                    tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "status not written");
+                Err(err) if err.is_not_found() => {
+                    tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "status not written: the object is gone");
                     return Ok(false);
+                }
+                Err(err) if err.is_conflict() => {
+                    return Err(SyncError::Conflict(format!(
+                        "status of {} not written: {err}",
+                        object::describe(target)
+                    )));
                 }
                 Err(err) => return Err(format!("can't update status: {err}").into()),
             }
@@ -437,10 +442,14 @@ impl Decorator {
         tracing::debug!(controller = %self.name, object = %object::describe(target), "updating");
         match dynapi::replace(&api, updated).await {
             Ok(_) => Ok(true),
-            Err(err) if swallowed(&err) => {
-                tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "update not written");
+            Err(err) if err.is_not_found() => {
+                tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "update not written: the object is gone");
                 Ok(false)
             }
+            Err(err) if err.is_conflict() => Err(SyncError::Conflict(format!(
+                "{} not updated: {err}",
+                object::describe(target)
+            ))),
             Err(err) => Err(format!("can't update {}: {err}", object::describe(target)).into()),
         }
     }
