@@ -643,7 +643,8 @@ async fn noop_resyncs_make_zero_writes() {
         h.writes(),
         writes,
         "no-op resyncs wrote: {:?}",
-        h.embedded().map(|s| format!("{:?}", s.counters().snapshot()))
+        h.embedded()
+            .map(|s| format!("{:?}", s.counters().snapshot()))
     );
     h.shutdown().await;
 }
