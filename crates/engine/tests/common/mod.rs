@@ -23,9 +23,9 @@ use axum::routing::post;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
-use metacontroller_testbed::{ClusterKind, TestCluster};
 use metacontroller_engine::object::RawObject;
 use metacontroller_engine::{Engine, EngineConfig, RunningEngine};
+use metacontroller_testbed::{ClusterKind, TestCluster};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -288,7 +288,10 @@ impl Harness {
 async fn wait_until_served(client: &Client, resource: &ApiResource) {
     let api: Api<RawObject> = Api::all_with(client.clone(), resource);
     wait_for(&format!("{} served", resource.plural), || async {
-        api.list(&ListParams::default().limit(1)).await.ok().map(|_| ())
+        api.list(&ListParams::default().limit(1))
+            .await
+            .ok()
+            .map(|_| ())
     })
     .await;
 }
