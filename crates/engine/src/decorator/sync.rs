@@ -41,9 +41,9 @@
 //!   even `{}`. So a target without status that gets `"status": {}` is
 //!   written (`status: {}` appears on it, through `/status` when the type
 //!   has it) and the hook is called again. A stored `status: null` counts
-//!   as missing too (Metacontroller's `NestedMap` fails the sync on it;
-//!   writing the hook's map is what a retry could achieve). A missing or `null`
-//!   `status` in the response leaves the status alone. Numbers compare by
+//!   as missing too (Metacontroller's `NestedMap` fails the sync on it
+//!   instead). A missing or `null` `status` in the response leaves the
+//!   status alone. Numbers compare by
 //!   value (`1` equals `1.0`); Metacontroller would write there, but the
 //!   API server stores both as `1` and treats the write as a no-op (no new
 //!   resourceVersion, no event), so nothing observable is lost.
@@ -54,7 +54,8 @@
 //! * **the second write**: after a status-only change Metacontroller also
 //!   PUTs the whole object, which changes nothing where a status
 //!   subresource exists (the API server ignores `.status` on the main
-//!   resource and skips a write that changes nothing, so there is no event);
+//!   resource and skips a write that changes nothing, so there is no event:
+//!   `GuaranteedUpdate` in `k8s.io/apiserver/pkg/storage/etcd3/store.go`);
 //!   that request is not made here.
 //!
 //! Attachments are compared by the shared child management (`children`,
