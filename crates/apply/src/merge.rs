@@ -986,6 +986,32 @@ mod tests {
         );
     }
 
+    /// A desired `{}`, `[]` or `null` differs from a missing field, as for
+    /// Metacontroller's `reflect.DeepEqual`: when the server drops the empty
+    /// value (empty maps of built-in types), every sync writes again.
+    #[test]
+    fn apply_update_empty_differs_from_missing() {
+        for (field, empty) in [
+            ("data", json!({})),
+            ("items", json!([])),
+            ("x", json!(null)),
+        ] {
+            let mut desired = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c"}});
+            desired[field] = empty.clone();
+            // As stored: the annotation records `desired`, the field is gone.
+            let mut observed = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "c", "uid": "u", "resourceVersion": "3"}});
+            set_last_applied(&mut observed, &desired).unwrap();
+            let new = apply_update(&observed, &desired)
+                .unwrap()
+                .unwrap_or_else(|| panic!("{field}: missing taken for {empty}"));
+            assert_eq!(new[field], empty);
+            // Stored as given, it is not written again.
+            assert_eq!(apply_update(&new, &desired).unwrap(), None, "{field}");
+        }
+    }
+
     #[test]
     fn apply_update_invalid_annotation() {
         let mut observed = observed_child();

@@ -21,6 +21,16 @@
 //!
 //! Operations are independent: a failure is remembered and the others go on.
 //! Step 1 is the same for both apply strategies.
+//!
+//! Whether step 3 changes anything is decided as Metacontroller's
+//! `DynamicApply.Apply` (`pkg/controller/common/manage_children.go`)
+//! decides it: the merged object, with the new last-applied annotation,
+//! is compared structurally with the observed child, so a desired field
+//! holding `{}`, `[]` or `null` differs from a missing one and is written
+//! (even where the API server then drops it again, as for empty maps of
+//! built-in types: Metacontroller makes the same no-op write on every
+//! sync). Only numbers compare by value, as the hook's are normalised
+//! first (`1.0` is sent and stored as `1`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

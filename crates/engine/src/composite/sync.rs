@@ -31,6 +31,35 @@
 //! A sync that finds nothing to change makes no API write at all: the
 //! finalizer, child and status steps all compare against the cached state
 //! first.
+//!
+//! # Change detection
+//!
+//! Each write is made exactly when Metacontroller's `syncParentObject` and
+//! `updateParentStatus` (`pkg/controller/composite/controller.go`) make one
+//! that changes the stored object, since that write's watch event is what
+//! brings the hook's next call:
+//!
+//! * **status**: the hook's status (a missing or `null` one is `{}`) plus
+//!   `observedGeneration` is compared with the parent's whole `status`,
+//!   structurally (`reflect.DeepEqual` there): a parent without status, or
+//!   with `status: null`, always differs, so the first sync of a new parent
+//!   writes even when the hook answers `status: {}`; a key with an empty
+//!   value (`{}`, `[]`, `null`) differs from a missing key. Numbers compare
+//!   by value (`1` equals `1.0`): where Metacontroller's `int64`/`float64`
+//!   comparison would write, the API server stores the same JSON and the
+//!   write is a no-op without an event.
+//! * Metacontroller reads the live parent before comparing; here the cached
+//!   one is compared and written (with its resourceVersion), and the live
+//!   one is read only when that write conflicts. When the cache lags behind a status
+//!   written by someone else, the event that updates it brings a sync that
+//!   makes the same comparison, so the hook sees the same calls.
+//! * **finalizer**: added while a `finalize` hook exists and the parent is
+//!   not being deleted, removed when there is none or the hook says
+//!   `finalized`; each only when the parent's list needs it (Metacontroller
+//!   reads the live parent for `finalized` even then, which writes nothing).
+//! * **children**: see `children` (dynamic apply writes when the three-way
+//!   merge differs from the observed child, compared structurally) and
+//!   `ssa`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -624,7 +653,8 @@ impl ParentController {
 
     /// Replaces the parent's status with the hook's (plus
     /// `observedGeneration`) when it differs; compares with the cached
-    /// object first and with the live object before writing.
+    /// object first and with the live object before writing. A missing
+    /// status differs from every desired one (see *Change detection*).
     async fn update_status(
         &self,
         parent: &Value,

@@ -17,16 +17,49 @@
 //! 8. Merge the returned `labels` and `annotations` into the target (`null`
 //!    deletes a key, unmentioned keys stay), replace `status` unless it is
 //!    `null`/missing, and drop the finalizer when `finalized`. Only when
-//!    something changed: `/status` first when the status changed and the
-//!    type has that subresource, then the object itself when its metadata
-//!    changed (or, without a status subresource, when anything changed).
-//!    Both writes carry the cached resourceVersion; NotFound and Conflict
-//!    end the sync quietly, the next event syncs again. The target's spec
-//!    is never touched.
+//!    something changed (see *Change detection* below): `/status` first
+//!    when the status changed and the type has that subresource, then the
+//!    object itself when its metadata changed (or, without a status
+//!    subresource, when anything changed). Both writes carry the cached
+//!    resourceVersion; NotFound and Conflict end the sync quietly, the next
+//!    event syncs again. The target's spec is never touched.
 //! 9. Stamp the annotation on every desired attachment and manage them
 //!    with the shared child management (`children`), unless the target is
 //!    being deleted without our finalizer (or with a garbage-collector
 //!    finalizer).
+//!
+//! # Change detection
+//!
+//! Whether step 8 writes is decided as Metacontroller's `syncParentObject`
+//! (`pkg/controller/decorator/controller.go`) decides it, because the write
+//! is what brings the hook's next call (its watch event), and hooks are
+//! written for that sequence:
+//!
+//! * **status**: Metacontroller compares `unstructured.NestedMap(target,
+//!   "status")` with the hook's map using `reflect.DeepEqual`, for which a
+//!   missing status (a nil map) differs from every map the hook can send,
+//!   even `{}`. So a target without status that gets `"status": {}` is
+//!   written (`status: {}` appears on it, through `/status` when the type
+//!   has it) and the hook is called again. A stored `status: null` counts
+//!   as missing too (Metacontroller's `NestedMap` fails the sync on it
+//!   instead). A missing or `null` `status` in the response leaves the
+//!   status alone. Numbers compare by
+//!   value (`1` equals `1.0`); Metacontroller would write there, but the
+//!   API server stores both as `1` and treats the write as a no-op (no new
+//!   resourceVersion, no event), so nothing observable is lost.
+//! * **labels and annotations**: a key changes only when its value does or
+//!   when `null` removes a key that exists (`updateStringMap`); a missing
+//!   map and `{}` are the same, as in Metacontroller.
+//! * **finalizer**: `finalized` writes only while our finalizer is present.
+//! * **the second write**: after a status-only change Metacontroller also
+//!   PUTs the whole object, which changes nothing where a status
+//!   subresource exists (the API server ignores `.status` on the main
+//!   resource and skips a write that changes nothing, so there is no event:
+//!   `GuaranteedUpdate` in `k8s.io/apiserver/pkg/storage/etcd3/store.go`);
+//!   that request is not made here.
+//!
+//! Attachments are compared by the shared child management (`children`,
+//! `metacontroller_apply::apply_update`), as for CompositeControllers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -107,12 +140,14 @@ fn set_string_map(obj: &mut Value, field: &str, map: Map<String, Value>) {
     }
 }
 
-/// Whether `desired` equals the object's status; a missing or `null`
-/// status equals `{}`.
+/// Whether the hook's `desired` status (always a map) equals the object's
+/// status. A missing or `null` status equals nothing, not even `{}` (see
+/// *Change detection* in the module docs).
 fn status_equal(obj: &Value, desired: &Value) -> bool {
-    let empty = Value::Object(Map::new());
-    let current = obj.get("status").filter(|s| !s.is_null()).unwrap_or(&empty);
-    object::semantic_eq(current, desired)
+    match obj.get("status") {
+        None | Some(Value::Null) => false,
+        Some(current) => object::semantic_eq(current, desired),
+    }
 }
 
 impl Decorator {
@@ -416,6 +451,9 @@ impl Decorator {
             match dynapi::replace_status(&api, updated.clone()).await {
                 Ok(written) => {
                     if !metadata_changed {
+                        // Metacontroller PUTs the object here as well; with a
+                        // status subresource that write changes nothing and
+                        // brings no event, so it is left out.
                         return Ok(true);
                     }
                     let rv = object::resource_version(&written).to_owned();
@@ -587,13 +625,19 @@ mod tests {
     }
 
     #[test]
-    fn missing_status_equals_empty() {
-        assert!(status_equal(&json!({}), &json!({})));
-        assert!(status_equal(&json!({"status": null}), &json!({})));
+    fn missing_status_differs_from_empty() {
+        assert!(!status_equal(&json!({}), &json!({})));
+        assert!(!status_equal(&json!({"status": null}), &json!({})));
+        assert!(status_equal(&json!({"status": {}}), &json!({})));
         assert!(status_equal(
             &json!({"status": {"a": 1}}),
             &json!({"a": 1.0})
         ));
         assert!(!status_equal(&json!({}), &json!({"a": 1})));
+        assert!(!status_equal(
+            &json!({"status": {"a": {}}}),
+            &json!({"a": null})
+        ));
+        assert!(!status_equal(&json!({"status": {"a": []}}), &json!({})));
     }
 }

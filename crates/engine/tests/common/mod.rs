@@ -111,9 +111,20 @@ impl Harness {
                 .await
                 .expect("install Metacontroller CRDs");
         }
-        // A real server serves a new CRD only once it is Established.
+        // A real server serves a new CRD only once it is Established, and
+        // may answer 404 for a moment after that.
         for name in names {
             wait_established(&crds, &name).await;
+        }
+        for crd in metacontroller_api::crds() {
+            let resource = ApiResource {
+                group: crd.spec.group.clone(),
+                version: crd.spec.versions[0].name.clone(),
+                api_version: format!("{}/{}", crd.spec.group, crd.spec.versions[0].name),
+                kind: crd.spec.names.kind.clone(),
+                plural: crd.spec.names.plural.clone(),
+            };
+            wait_until_served(&client, &resource).await;
         }
         let mut registry = prometheus_client::registry::Registry::default();
         let engine = Engine::new(engine_client, config, Some(&mut registry)).spawn();
@@ -165,13 +176,15 @@ impl Harness {
             .expect("create CRD");
         let name = format!("{plural}.{GROUP}");
         wait_established(&api, &name).await;
-        ApiResource {
+        let resource = ApiResource {
             group: GROUP.into(),
             version: "v1".into(),
             api_version: API_VERSION.into(),
             kind: kind.into(),
             plural: plural.into(),
-        }
+        };
+        wait_until_served(&self.client, &resource).await;
+        resource
     }
 
     pub async fn create_namespace(&self, name: &str) {
@@ -268,6 +281,19 @@ impl Harness {
     pub fn embedded(&self) -> Option<&metacontroller_apiserver::ApiServer> {
         self.cluster.embedded()
     }
+}
+
+/// Waits until `resource` answers a list: a real API server may still
+/// answer 404 for a moment after its CRD is Established.
+async fn wait_until_served(client: &Client, resource: &ApiResource) {
+    let api: Api<RawObject> = Api::all_with(client.clone(), resource);
+    wait_for(&format!("{} served", resource.plural), || async {
+        api.list(&ListParams::default().limit(1))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
 }
 
 /// Tower layer counting the requests that are not reads.
