@@ -97,6 +97,7 @@ pub mod dynapi;
 pub mod events;
 pub mod informer;
 pub mod object;
+pub mod ownership;
 pub mod queue;
 pub mod ratelimit;
 pub mod serve;

@@ -1546,3 +1546,80 @@ async fn conflicting_status_writes_are_retried_until_they_land() {
     assert!(hook.calls() >= 2, "the parent was synced again");
     h.shutdown().await;
 }
+
+/// Desired children the parent can't own — in another namespace than the
+/// namespaced parent, or of a kind not declared in `childResources` — are
+/// not written; a Warning Event on the parent names each one and its rule,
+/// and the other children and the status are still managed.
+#[tokio::test]
+async fn children_the_parent_cannot_own_are_refused_with_an_event() {
+    let h = Harness::start().await;
+    h.create_namespace("own").await;
+    h.create_namespace("elsewhere").await;
+    let parent_ar = h.create_crd("OwnParent", "ownparents", true, true).await;
+    let l = labels("own");
+    let hook_labels = l.clone();
+    let hook = HookServer::start(move |_| {
+        let mut stray = configmap("stray", &hook_labels, json!({}));
+        stray["metadata"]["namespace"] = json!("elsewhere");
+        let secret = json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": "undeclared", "labels": hook_labels},
+            "stringData": {"k": "v"}
+        });
+        Reply::Json(json!({
+            "status": {"ok": true},
+            "children": [configmap("good", &hook_labels, json!({})), stray, secret]
+        }))
+    })
+    .await;
+    h.create_cc(composite_controller(
+        "own",
+        &parent_ar,
+        &[("v1", "configmaps", None)],
+        &hook.url,
+    ))
+    .await;
+    h.create(
+        &parent_ar,
+        Some("own"),
+        parent(&parent_ar, "p", l.clone(), json!({})),
+    )
+    .await;
+    wait_for("the good child", || {
+        h.get(configmaps(), Some("own"), "good")
+    })
+    .await;
+    wait_for("the status", || async {
+        let p = h.get(&parent_ar, Some("own"), "p").await?;
+        (p["status"]["ok"] == true).then_some(())
+    })
+    .await;
+    let events = wait_for("a Warning Event naming both refused children", || async {
+        let events = h.events_for("own", "p").await;
+        let text = serde_json::to_string(&events).unwrap();
+        (text.contains("refused desired child ConfigMap elsewhere/stray")
+            && text.contains("refused desired child Secret own/undeclared"))
+        .then_some(events)
+    })
+    .await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "Warning" && e["reason"] == "SyncError"),
+        "{events:#?}"
+    );
+    // Give a wrong create every chance to have happened.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        h.get(configmaps(), Some("elsewhere"), "stray")
+            .await
+            .is_none()
+    );
+    assert!(
+        h.get(&core("Secret", "secrets"), Some("own"), "undeclared")
+            .await
+            .is_none()
+    );
+    h.shutdown().await;
+}

@@ -20,7 +20,9 @@
 //! 7. Remove the finalizer when the hook says `finalized`.
 //! 8. Check every desired child against the selector (adding
 //!    `controller-uid` with `generateSelector`); any violation fails the
-//!    whole sync.
+//!    whole sync. Children the parent can't own (see [`crate::ownership`]:
+//!    undeclared kinds, other namespaces) are refused one by one: reported
+//!    in the sync's error, the others still managed.
 //! 9. Manage children, unless the parent is being deleted without our
 //!    finalizer or with a garbage-collector finalizer.
 //! 10. Write the status (the hook's, with `observedGeneration`) through
@@ -81,6 +83,7 @@ use crate::customize::Related;
 use crate::dynapi::{self, ApiError};
 use crate::events::{EventType, ObjectReference, reason};
 use crate::object;
+use crate::ownership;
 use crate::webhook::ResolvedHook;
 
 use super::parent::ParentController;
@@ -607,22 +610,23 @@ impl ParentController {
             }
             checked.push((api_version, kind, child));
         }
-        for (api_version, kind, mut child) in checked {
+        for (api_version, kind, child) in checked {
             let declared = self
                 .children
                 .iter()
                 .find(|c| c.info.kind() == kind && c.info.api_version() == api_version);
-            let (info, method) = match declared {
-                Some(c) => (c.info.clone(), c.method),
+            let (info, method, declared) = match declared {
+                Some(c) => (c.info.clone(), c.method, true),
                 None => match self.ctx.resources.resolve_kind(&api_version, &kind).await {
                     Some(info) => {
-                        let method = self
+                        // The same group and kind at another version is
+                        // still a declared child.
+                        let rule = self
                             .children
                             .iter()
-                            .find(|c| c.info.kind() == kind && c.info.group() == info.group())
-                            .map(|c| c.method)
-                            .unwrap_or_default();
-                        (info, method)
+                            .find(|c| c.info.kind() == kind && c.info.group() == info.group());
+                        let method = rule.map(|c| c.method).unwrap_or_default();
+                        (info, method, rule.is_some())
                     }
                     None => {
                         manage_errors.push(format!(
@@ -632,10 +636,12 @@ impl ParentController {
                     }
                 },
             };
-            if !info.namespaced
-                && let Some(meta) = object::metadata_mut(&mut child)
-            {
-                meta.remove("namespace");
+            if let Some(why) = ownership::refusal(parent, &child, info.namespaced, declared) {
+                manage_errors.push(format!(
+                    "refused desired child {}: {why}",
+                    object::describe(&child)
+                ));
+                continue;
             }
             let key = object::key(&child);
             grouped

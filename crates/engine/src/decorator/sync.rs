@@ -77,6 +77,7 @@ use crate::customize::Related;
 use crate::dynapi;
 use crate::events::{EventType, ObjectReference, reason};
 use crate::object;
+use crate::ownership;
 use crate::webhook::ResolvedHook;
 
 use super::controller::{Decorator, TargetType, split_queue_key};
@@ -551,22 +552,23 @@ impl Decorator {
             );
             checked.push((api_version, kind, attachment));
         }
-        for (api_version, kind, mut attachment) in checked {
+        for (api_version, kind, attachment) in checked {
             let declared = self
                 .attachments
                 .iter()
                 .find(|a| a.info.kind() == kind && a.info.api_version() == api_version);
-            let (info, method) = match declared {
-                Some(a) => (a.info.clone(), a.method),
+            let (info, method, declared) = match declared {
+                Some(a) => (a.info.clone(), a.method, true),
                 None => match self.ctx.resources.resolve_kind(&api_version, &kind).await {
                     Some(info) => {
-                        let method = self
+                        // The same group and kind at another version is
+                        // still a declared attachment.
+                        let rule = self
                             .attachments
                             .iter()
-                            .find(|a| a.info.kind() == kind && a.info.group() == info.group())
-                            .map(|a| a.method)
-                            .unwrap_or_default();
-                        (info, method)
+                            .find(|a| a.info.kind() == kind && a.info.group() == info.group());
+                        let method = rule.map(|a| a.method).unwrap_or_default();
+                        (info, method, rule.is_some())
                     }
                     None => {
                         manage_errors.push(format!(
@@ -576,10 +578,12 @@ impl Decorator {
                     }
                 },
             };
-            if !info.namespaced
-                && let Some(meta) = object::metadata_mut(&mut attachment)
-            {
-                meta.remove("namespace");
+            if let Some(why) = ownership::refusal(target, &attachment, info.namespaced, declared) {
+                manage_errors.push(format!(
+                    "refused desired attachment {}: {why}",
+                    object::describe(&attachment)
+                ));
+                continue;
             }
             let key = object::key(&attachment);
             grouped
