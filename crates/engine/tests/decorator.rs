@@ -1210,3 +1210,60 @@ async fn conflicting_writes_are_retried_until_they_land() {
     assert!(hook.calls() >= 4, "one call per attempt: {}", hook.calls());
     h.shutdown().await;
 }
+
+/// Attachments the target can't own — of a kind not declared in
+/// `attachments`, or in another namespace — are not written; the sync's
+/// Warning Event names them, and the declared attachment is still managed.
+#[tokio::test]
+async fn attachments_the_target_cannot_own_are_refused_with_an_event() {
+    let h = Harness::start().await;
+    h.create_namespace("downs").await;
+    h.create_namespace("dother").await;
+    let target_ar = h.create_crd("DOwnTarget", "downtargets", true, true).await;
+    let hook = HookServer::start(|_| {
+        Reply::Json(json!({"attachments": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "good"}},
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "stray", "namespace": "dother"}},
+            {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "undeclared"}}
+        ]}))
+    })
+    .await;
+    create_dc(
+        &h,
+        decorator_controller(
+            "downs",
+            json!([rule(&target_ar)]),
+            json!([{"apiVersion": "v1", "resource": "configmaps"}]),
+            &hook.url,
+        ),
+    )
+    .await;
+    h.create(
+        &target_ar,
+        Some("downs"),
+        object(&target_ar, "t", json!({}), json!({})),
+    )
+    .await;
+    wait_for("the declared attachment", || {
+        h.get(configmaps(), Some("downs"), "good")
+    })
+    .await;
+    wait_for(
+        "a Warning Event naming both refused attachments",
+        || async {
+            let text = serde_json::to_string(&h.events_for("downs", "t").await).unwrap();
+            (text.contains("refused desired attachment ConfigMap dother/stray")
+                && text.contains("refused desired attachment Secret downs/undeclared"))
+            .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(h.get(configmaps(), Some("dother"), "stray").await.is_none());
+    assert!(
+        h.get(&core("Secret", "secrets"), Some("downs"), "undeclared")
+            .await
+            .is_none()
+    );
+    h.shutdown().await;
+}
