@@ -1,65 +1,22 @@
 #!/usr/bin/env bash
-# End-to-end run of the catset example on `metacontroller dev`.
+# End-to-end run of the catset example, on the embedded API server
+# (`metacontroller dev`) or a real control plane: see ../lib.sh for the
+# environment (MC_TEST_CLUSTER, METACONTROLLER_BIN, TESTBED_BIN, KUBECTL,
+# EXAMPLE_TIMEOUT).
 #
-# There is no kubelet on the embedded API server, so this script plays one:
-# it marks each CatSet Pod Running and Ready (PATCH of the Pod's status
-# subresource with kubectl), one pass at a time, and prints what it sees, so
-# the ordered start-up, the rolling update and the scale-down can be followed
-# step by step.
-#
-# Environment: METACONTROLLER_BIN (else the binary is built with
-# `cargo build --release -p metacontroller`), KUBECTL (else `kubectl`),
-# EXAMPLE_TIMEOUT (seconds per wait, default 60).
-set -euo pipefail
+# Neither server runs a kubelet, so this script plays one: it marks each
+# CatSet Pod Running and Ready (PATCH of the Pod's status subresource with
+# kubectl), one pass at a time, and prints what it sees, so the ordered
+# start-up, the rolling update and the scale-down can be followed step by
+# step. On the real control plane it also plays the PVC protection
+# controller, which kube-controller-manager does not run there: the
+# StorageObjectInUseProtection admission plugin puts the
+# kubernetes.io/pvc-protection finalizer on every claim, and a claim being
+# deleted keeps it until that controller sees no Pod using it
+# (pkg/controller/volume/pvcprotection/pvc_protection_controller.go).
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-name=$(basename "$here")
-timeout_s=${EXAMPLE_TIMEOUT:-60}
-kubectl_bin=${KUBECTL:-kubectl}
-started=$SECONDS
-
-# --- processes, temporary files, failure reports -------------------------------
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mc-example-$name.XXXXXX")
-pids=()
-
-terminate() { # terminate PID: SIGTERM, then SIGKILL if still there after 5 s
-  local pid=$1 waited=0
-  kill "$pid" 2>/dev/null || return 0
-  while kill -0 "$pid" 2>/dev/null && ((waited < 50)); do
-    sleep 0.1
-    waited=$((waited + 1))
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-cleanup() {
-  local pid
-  for pid in ${pids[@]+"${pids[@]}"}; do terminate "$pid"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-fail() {
-  echo "FAIL [$name]: $*" >&2
-  local log
-  for log in metacontroller.log hook.log; do
-    if [ -s "$tmp/$log" ]; then
-      echo "--- last lines of $log ---" >&2
-      tail -n 30 "$tmp/$log" >&2
-    fi
-  done
-  exit 1
-}
-
-k() { "$kubectl_bin" --kubeconfig "$KUBECONFIG" --cache-dir "$tmp/kube-cache" "$@"; }
-field() { k get "$1" -o "jsonpath=$2" 2>/dev/null; } # field OBJECT JSONPATH
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# --- the fake kubelet and what it observes --------------------------------------
+# --- the fake kubelet and PVC protection, and what they observe ------------------
 
 # state: one line about the CatSet and its Pods, computed from `kubectl get -o
 # json`. Prints "<unavailable> <pods> <images> <updated condition>"; the
@@ -95,9 +52,22 @@ print(len(unavailable), len(pods), listing or "-", cond)
 }
 
 last_state=
+# release_claims: removes the kubernetes.io/pvc-protection finalizer from
+# every claim being deleted that no Pod uses any more.
+release_claims() {
+  local claim used
+  used=" $(field pods '{.items[*].spec.volumes[*].persistentVolumeClaim.claimName}') "
+  for claim in $(field pvc '{range .items[?(@.metadata.deletionTimestamp)]}{.metadata.name}{" "}{end}'); do
+    case $used in *" $claim "*) continue ;; esac
+    k patch pvc "$claim" --type=json \
+      -p '[{"op":"test","path":"/metadata/finalizers","value":["kubernetes.io/pvc-protection"]},{"op":"remove","path":"/metadata/finalizers"}]' \
+      >/dev/null 2>&1 && echo "    pvc-protection: $claim is no longer in use"
+  done
+}
+
 # kubelet_pass [MAX_UNAVAILABLE]: prints the state when it changed, checks
-# that at most MAX_UNAVAILABLE ordinals lack a ready Pod (when given), then
-# marks every Pod that is not Running and Ready.
+# that at most MAX_UNAVAILABLE ordinals lack a ready Pod (when given), marks
+# every Pod that is not Running and Ready, and releases unused claims.
 kubelet_pass() {
   local limit=${1:-} line unavailable pod
   line=$(state) || fail "can't read the CatSet state"
@@ -120,6 +90,7 @@ kubelet_pass() {
       ;;
     esac
   done
+  release_claims
 }
 
 # run_until WHAT MAX_UNAVAILABLE CMD...: kubelet passes until CMD succeeds
@@ -133,13 +104,6 @@ run_until() {
     kubelet_pass "$limit"
     sleep 0.3
   done
-  echo "ok: $what"
-}
-
-check() { # check WHAT CMD...: CMD must succeed now
-  local what=$1
-  shift
-  "$@" >/dev/null 2>&1 || fail "check failed: $what"
   echo "ok: $what"
 }
 
@@ -158,55 +122,16 @@ revisions() { field controllerrevisions.metacontroller.k8s.io '{range .items[*]}
 count_is() { # count_is N RESOURCE: N objects
   [ "$(field "$2" '{range .items[*]}{.metadata.name}{"\n"}{end}' | grep -c .)" = "$1" ]
 }
-gone() { local out; out=$(k get "$@" --ignore-not-found -o name) && [ -z "$out" ]; }
 
-# --- metacontroller dev and the hook --------------------------------------------
-
-command -v "$kubectl_bin" >/dev/null || fail "kubectl not found (set KUBECTL)"
-command -v python3 >/dev/null || fail "python3 not found"
-
-if [ -n "${METACONTROLLER_BIN:-}" ]; then
-  mc=$METACONTROLLER_BIN
-else
-  echo "building metacontroller (cargo build --release -p metacontroller)"
-  (cd "$root" && cargo build --release --quiet -p metacontroller)
-  target_dir=$(cd "$root" && cargo metadata --format-version 1 --no-deps |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
-  mc=$target_dir/release/metacontroller
-fi
-
-"$mc" dev --port 0 --kubeconfig-out "$tmp/kubeconfig" \
-  --metrics-address 0 --health-probe-bind-address 0 \
-  >"$tmp/metacontroller.out" 2>"$tmp/metacontroller.log" &
-mc_pid=$!
-pids+=("$mc_pid")
-deadline=$((SECONDS + timeout_s))
-KUBECONFIG=
-until [ -n "$KUBECONFIG" ]; do
-  kill -0 "$mc_pid" 2>/dev/null || fail "metacontroller dev exited before printing 'export KUBECONFIG='"
-  ((SECONDS < deadline)) || fail "no 'export KUBECONFIG=' from metacontroller dev within ${timeout_s}s"
-  sleep 0.2
-  KUBECONFIG=$(sed -n 's/^export KUBECONFIG=//p' "$tmp/metacontroller.out")
-done
-export KUBECONFIG
-echo "ok: metacontroller dev is up (KUBECONFIG=$KUBECONFIG)"
-
-hook_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 "$here/hook.py" "$hook_port" >"$tmp/hook.log" 2>&1 &
-pids+=("$!")
-deadline=$((SECONDS + timeout_s))
-until port_open "$hook_port"; do
-  ((SECONDS < deadline)) || fail "the hook is not listening on 127.0.0.1:$hook_port"
-  sleep 0.2
-done
-echo "ok: hook listening on 127.0.0.1:$hook_port"
+start_metacontroller
+start_hook
 
 # --- the example -------------------------------------------------------------------
 
-k apply -f "$here/crd.yaml"
-k wait --for condition=Established --timeout "${timeout_s}s" crd/catsets.ctl.example.com
-sed "s/\${HOOK_PORT}/$hook_port/g" "$here/controller.yaml" | k apply -f -
-k apply -f "$here/catset.yaml"
+run k apply -f "$here/crd.yaml"
+run k wait --for condition=Established --timeout "${timeout_s}s" crd/catsets.ctl.example.com
+apply_controller "$here/controller.yaml"
+run k apply -f "$here/catset.yaml"
 
 echo "--- start: 3 Pods, one at a time (each waits for the previous to be Ready)"
 run_until "3 ready replicas" "" ready_replicas 3
@@ -249,4 +174,4 @@ check "no Pod left" count_is 0 pods
 collected() { count_is 0 pvc && count_is 0 controllerrevisions.metacontroller.k8s.io; }
 run_until "its claims and revisions are garbage-collected" "" collected
 
-echo "PASS [$name] in $((SECONDS - started))s"
+pass
