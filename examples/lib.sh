@@ -18,6 +18,8 @@
 #   EXAMPLE_TIMEOUT     seconds allowed for each wait (default: 60 embedded,
 #                       120 real: the real garbage collector notices a new
 #                       CRD's objects only at its next discovery pass, ~30 s)
+#   EXAMPLE_KEEP        when set, a failed run keeps its private folder (logs
+#                       of every process; the real cluster's files too)
 #
 # What a script gets: $here (its folder), $root (the repository), $name (the
 # example), $tmp (a private folder, removed at exit), $timeout_s, $cluster
@@ -82,7 +84,11 @@ cleanup() {
   if [ "$rc" -ne 0 ] && [ -z "$reported" ]; then report "exited with status $rc"; fi
   # Last started, first stopped: the hook, Metacontroller, then the server.
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do stop "${pids[i]}"; done
-  rm -rf "$tmp"
+  if [ "$rc" -ne 0 ] && [ -n "${EXAMPLE_KEEP:-}" ]; then
+    echo "files kept in $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT

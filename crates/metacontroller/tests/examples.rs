@@ -1,14 +1,21 @@
 //! Runs every example's end-to-end script, `examples/*/test.sh`, against this
-//! build of the `metacontroller` binary.
+//! build of the `metacontroller` binary, on the server `MC_TEST_CLUSTER`
+//! names: `embedded` (the default; each script starts `metacontroller dev`)
+//! or `real` (each script starts its own control plane with
+//! `metacontroller-testbed up` and runs `metacontroller run` against it; see
+//! `examples/lib.sh`).
 //!
 //! The examples are discovered when the test runs (every directory under
 //! `examples/` holding a `test.sh`, sorted by name), so a new example is
 //! picked up without touching this file. Each script gets
-//! `METACONTROLLER_BIN` (this package's binary) and `KUBECTL` (the first entry
-//! of `MC_KUBECTLS`, else `kubectl` on `PATH`), and starts its own
-//! `metacontroller dev` server and hook. The test fails listing every example
-//! whose script failed, with the tail of its output; full outputs are kept
-//! under `CARGO_TARGET_TMPDIR/examples/`.
+//! `METACONTROLLER_BIN` (this package's binary), `KUBECTL` (the first entry
+//! of `MC_KUBECTLS`, else `kubectl` on `PATH`) and `MC_TEST_CLUSTER`; on the
+//! real cluster also `TESTBED_BIN` (`TESTBED_BIN` if set, else the
+//! `metacontroller-testbed` binary of this target folder, which the test
+//! builds with cargo first) and `EXAMPLE_TIMEOUT` 120 unless set, as the
+//! real garbage collector takes up to 30 s to notice a new CRD. The test
+//! fails listing every example whose script failed, with the tail of its
+//! output; full outputs are kept under `CARGO_TARGET_TMPDIR/examples/`.
 //!
 //! `MC_EXAMPLES=name,...` runs only those examples; `MC_EXAMPLES_JOBS` sets
 //! how many scripts run at once (default 2). Without kubectl or python3 the
@@ -23,9 +30,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use metacontroller_testbed::ClusterKind;
+
 /// A script still running after this long is stopped and counted as failed
 /// (the scripts bound each of their own waits; this guards against hangs).
-const SCRIPT_TIMEOUT: Duration = Duration::from_secs(600);
+const SCRIPT_TIMEOUT: Duration = Duration::from_secs(900);
+/// Seconds per wait on the real control plane, unless `EXAMPLE_TIMEOUT` is set.
+const REAL_EXAMPLE_TIMEOUT: &str = "120";
 /// Lines of output shown for a failed example.
 const TAIL_LINES: usize = 40;
 
@@ -127,15 +138,69 @@ fn wait_until(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
     }
 }
 
-fn run_example(root: &Path, kubectl: &Path, logs: &Path, name: &str, script: &Path) -> Outcome {
+/// The `metacontroller-testbed` binary for the real cluster: `TESTBED_BIN`,
+/// else built with cargo into this test's own target folder and profile.
+fn testbed_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("TESTBED_BIN") {
+        return PathBuf::from(bin);
+    }
+    // This test runs as <target>/<profile folder>/deps/examples-<hash>.
+    let exe = std::env::current_exe().expect("the test's own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in <target>/<profile>/deps");
+    let target_dir = profile_dir.parent().expect("the target folder");
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args([
+        "build",
+        "--quiet",
+        "-p",
+        "metacontroller-testbed",
+        "--target-dir",
+    ])
+    .arg(target_dir)
+    .current_dir(repo_root());
+    match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => {}
+        Some(profile) => {
+            cmd.args(["--profile", profile]);
+        }
+        None => panic!("no profile folder in {}", exe.display()),
+    }
+    eprintln!("building metacontroller-testbed: {cmd:?}");
+    let status = cmd.status().expect("running cargo");
+    assert!(status.success(), "building metacontroller-testbed failed");
+    let bin = profile_dir.join("metacontroller-testbed");
+    assert!(bin.is_file(), "{} was not built", bin.display());
+    bin
+}
+
+/// What every script gets besides the binaries it always needs.
+struct Setup {
+    kubectl: PathBuf,
+    cluster: ClusterKind,
+    testbed: Option<PathBuf>,
+}
+
+fn run_example(root: &Path, setup: &Setup, logs: &Path, name: &str, script: &Path) -> Outcome {
     let log = logs.join(format!("{name}.log"));
     let file = File::create(&log).expect("creating the output file");
     let started = Instant::now();
-    let mut child = Command::new("bash")
+    let mut command = Command::new("bash");
+    command
         .arg(script)
         .current_dir(root)
         .env("METACONTROLLER_BIN", env!("CARGO_BIN_EXE_metacontroller"))
-        .env("KUBECTL", kubectl)
+        .env("KUBECTL", &setup.kubectl)
+        .env("MC_TEST_CLUSTER", setup.cluster.name());
+    if let Some(testbed) = &setup.testbed {
+        command.env("TESTBED_BIN", testbed);
+        if std::env::var_os("EXAMPLE_TIMEOUT").is_none() {
+            command.env("EXAMPLE_TIMEOUT", REAL_EXAMPLE_TIMEOUT);
+        }
+    }
+    let mut child = command
         .stdin(Stdio::null())
         .stdout(file.try_clone().expect("output file"))
         .stderr(file)
@@ -188,11 +253,19 @@ fn examples() {
         .unwrap_or(2)
         .clamp(1, scripts.len());
 
+    let cluster = ClusterKind::from_env().expect("MC_TEST_CLUSTER");
+    let setup = Setup {
+        testbed: (cluster == ClusterKind::Real).then(testbed_bin),
+        kubectl,
+        cluster,
+    };
+
     eprintln!(
-        "running {} examples ({} at a time) with {}",
+        "running {} examples ({} at a time) on the {} server with {}",
         scripts.len(),
         jobs,
-        kubectl.display()
+        cluster.name(),
+        setup.kubectl.display()
     );
     let started = Instant::now();
     let next = AtomicUsize::new(0);
@@ -201,7 +274,7 @@ fn examples() {
         for _ in 0..jobs {
             scope.spawn(|| {
                 while let Some((name, script)) = scripts.get(next.fetch_add(1, Ordering::SeqCst)) {
-                    let outcome = run_example(&root, &kubectl, &logs, name, script);
+                    let outcome = run_example(&root, &setup, &logs, name, script);
                     eprintln!(
                         "example {}: {} in {:.1}s",
                         outcome.name,
@@ -218,9 +291,10 @@ fn examples() {
 
     let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.passed()).collect();
     eprintln!(
-        "{} of {} examples passed in {:.1}s",
+        "{} of {} examples passed on the {} server in {:.1}s",
         outcomes.len() - failed.len(),
         outcomes.len(),
+        cluster.name(),
         started.elapsed().as_secs_f64()
     );
     if !failed.is_empty() {
