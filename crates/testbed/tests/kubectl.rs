@@ -1,13 +1,17 @@
-//! kubectl against the embedded server: every kubectl the test command
-//! provides (the newest and the oldest supported) runs the same script.
+//! kubectl conformance: every kubectl the test command provides (the newest
+//! and the oldest supported) runs the same script against a fresh server of
+//! the kind `MC_TEST_CLUSTER` names — the embedded API server, or the real
+//! control plane that judges it. The script asserts what Kubernetes does, so
+//! it passes on both.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
-use common::{Kubectl, kubectls, server};
+use common::{Kubectl, kubectls};
+use metacontroller_testbed::TestCluster;
 
 const CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
@@ -66,21 +70,22 @@ spec:
 async fn kubectl_conformance() {
     let bins = kubectls();
     for bin in bins {
-        let s = server().await;
+        let cluster = TestCluster::start().await.expect("the server starts");
         let dir = tempfile::tempdir().unwrap();
-        let k = Kubectl::new(&bin, &s, dir.path());
+        let k = Kubectl::new(&bin, &cluster.kubeconfig(), dir.path());
         let v = k.ok(&["version", "--client"]);
         eprintln!(
-            "testing with {}: {}",
+            "testing with {} on the {} server: {}",
             bin.display(),
+            cluster.kind().name(),
             v.lines().next().unwrap_or("")
         );
         // The work runs on a blocking thread: kubectl calls back into the
-        // server, which runs on this runtime.
+        // embedded server, which runs on this runtime.
         tokio::task::spawn_blocking(move || script(&k))
             .await
             .unwrap();
-        drop(s);
+        drop(cluster);
     }
 }
 
@@ -175,8 +180,8 @@ fn script(k: &Kubectl) {
     assert!(unchanged.contains("unchanged"), "{unchanged}");
 
     // A watch sees an update.
-    let mut watch = Command::new(&k.bin)
-        .args([
+    let mut watch = k
+        .command(&[
             "-n",
             "conf",
             "get",
@@ -186,11 +191,6 @@ fn script(k: &Kubectl) {
             "-o",
             "jsonpath={.spec.size}{\"\\n\"}",
         ])
-        .arg("--kubeconfig")
-        .arg(&k.kubeconfig)
-        .arg("--cache-dir")
-        .arg(k.home.join("cache"))
-        .env("HOME", &k.home)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
