@@ -110,6 +110,14 @@ pub fn tracks_generation(group: &str, plural: &str, custom: bool) -> bool {
         ) && !(group == "apps" && plural == "controllerrevisions")
 }
 
+/// Whether a change of `metadata.annotations` alone (through the object, not
+/// `/status`) bumps `metadata.generation`. Only Deployments do, as their
+/// annotations are copied to their ReplicaSets (`PrepareForUpdate` in
+/// pkg/registry/apps/deployment/strategy.go).
+pub fn annotations_bump_generation(group: &str, plural: &str) -> bool {
+    group == "apps" && plural == "deployments"
+}
+
 /// Namespaces that exist when the server starts, as in a new cluster.
 pub const INITIAL_NAMESPACES: &[&str] =
     &["default", "kube-system", "kube-public", "kube-node-lease"];

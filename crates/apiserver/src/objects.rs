@@ -9,7 +9,7 @@ use std::sync::Arc;
 use metacontroller_patch::PatchType;
 use serde_json::{Map, Value, json};
 
-use crate::builtins::tracks_generation;
+use crate::builtins::{annotations_bump_generation, tracks_generation};
 use crate::crd;
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::registry::ResourceInfo;
@@ -530,6 +530,15 @@ pub fn key_for(info: &ResourceInfo, url_ns: Option<&str>, name: &str) -> Key {
     (ns, name.to_string())
 }
 
+/// `metadata.annotations`, an empty map counting as none (Kubernetes compares
+/// them with `equality.Semantic`, for which nil and empty maps are equal).
+fn annotations(obj: &Value) -> Option<&Map<String, Value>> {
+    obj.get("metadata")
+        .and_then(|m| m.get("annotations"))
+        .and_then(Value::as_object)
+        .filter(|a| !a.is_empty())
+}
+
 fn strip_for_generation(obj: &Value, status_sub: bool) -> Value {
     let mut o = obj.clone();
     if let Some(m) = o.as_object_mut() {
@@ -705,7 +714,10 @@ fn commit_update(
     crate::schema::check(info, name, &new, Some(old))?;
     prepare_kind(inner, info, Some(old), &mut new)?;
     if tracks_generation(&info.group, &info.plural, info.crd)
-        && strip_for_generation(&new, info.status) != strip_for_generation(old, info.status)
+        && (strip_for_generation(&new, info.status) != strip_for_generation(old, info.status)
+            || (matches!(sub, Sub::Main)
+                && annotations_bump_generation(&info.group, &info.plural)
+                && annotations(&new) != annotations(old)))
     {
         let g = old
             .get("metadata")

@@ -1,7 +1,9 @@
 //! `meta.k8s.io/v1` Table output for `kubectl get` (`Accept: ...;as=Table`):
-//! a Name column, a CRD's `additionalPrinterColumns` (simple `.a.b` JSON
-//! paths), and an Age column, the default the real server gives types
-//! without a dedicated printer.
+//! a Name column, then a CRD's `additionalPrinterColumns` (simple `.a.b` JSON
+//! paths) or, when it declares none, an Age column. Kubernetes adds Age only
+//! to a CRD version without columns of its own (`serveDefaultColumnsIfEmpty`
+//! in staging/src/k8s.io/apiextensions-apiserver/pkg/apihelpers/helpers.go);
+//! types without a dedicated printer get the same Age column here.
 
 use std::sync::Arc;
 
@@ -101,10 +103,8 @@ pub fn table(
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
     let mut paths: Vec<(String, bool)> = Vec::new();
-    let mut has_age = false;
     for c in &info.printer_columns {
         let name = c["name"].as_str().unwrap_or("");
-        has_age |= name.eq_ignore_ascii_case("age");
         cols.push(json!({
             "name": name,
             "type": c["type"].as_str().unwrap_or("string"),
@@ -117,7 +117,7 @@ pub fn table(
             c["type"] == "date",
         ));
     }
-    if !has_age {
+    if info.printer_columns.is_empty() {
         cols.push(json!({"name": "Age", "type": "date", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created.", "priority": 0}));
         paths.push((".metadata.creationTimestamp".into(), true));
     }
@@ -194,8 +194,17 @@ mod tests {
         let obj = Arc::new(
             json!({"metadata": {"name": "a", "creationTimestamp": ts}, "spec": {"size": 3}}),
         );
+        let t = table(&info, &[obj.clone()], None, false);
+        assert_eq!(
+            t["rows"][0]["cells"],
+            json!(["a", 3]),
+            "no Age column added"
+        );
+        assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 2);
+
+        info.printer_columns.clear();
         let t = table(&info, &[obj], None, false);
-        assert_eq!(t["rows"][0]["cells"], json!(["a", 3, "30h"]));
-        assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 3);
+        assert_eq!(t["rows"][0]["cells"], json!(["a", "30h"]));
+        assert_eq!(t["columnDefinitions"][1]["name"], "Age");
     }
 }

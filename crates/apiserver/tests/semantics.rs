@@ -153,6 +153,49 @@ async fn malformed_requests_get_4xx_not_5xx() {
     assert_eq!(code, 400);
 }
 
+/// A Deployment's generation also counts annotation changes (they reach its
+/// ReplicaSets); a StatefulSet's counts only spec changes.
+#[tokio::test]
+async fn deployment_annotations_bump_the_generation() {
+    let s = server().await;
+    let raw = Raw::new(&s);
+    for (plural, bumped) in [("deployments", 2), ("statefulsets", 1)] {
+        let path = format!("/apis/apps/v1/namespaces/default/{plural}");
+        let (code, _) = raw
+            .post(
+                &path,
+                json!({"metadata": {"name": "a"}, "spec": {"replicas": 1}}),
+            )
+            .await;
+        assert_eq!(code, 201);
+        let one = format!("{path}/a");
+        let merge = "application/merge-patch+json";
+        let (_, o) = raw
+            .patch(&one, merge, json!({"metadata": {"labels": {"k": "v"}}}))
+            .await;
+        assert_eq!(o["metadata"]["generation"], 1, "{plural}: a label");
+        let (_, o) = raw
+            .patch(
+                &one,
+                merge,
+                json!({"metadata": {"annotations": {"k": "v"}}}),
+            )
+            .await;
+        assert_eq!(
+            o["metadata"]["generation"], bumped,
+            "{plural}: an annotation"
+        );
+        let (_, o) = raw
+            .patch(
+                &one,
+                merge,
+                json!({"metadata": {"annotations": {"k": "v"}}}),
+            )
+            .await;
+        assert_eq!(o["metadata"]["generation"], bumped, "{plural}: no change");
+    }
+}
+
 #[tokio::test]
 async fn updates_use_optimistic_concurrency_and_track_generation() {
     let s = server().await;

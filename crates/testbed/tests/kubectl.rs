@@ -104,8 +104,13 @@ fn script(k: &Kubectl) {
         "crd/widgets.example.com",
     ]);
     k.ok_stdin(&["apply", "-f", "-"], WIDGET);
+    // A CRD that declares printer columns gets no Age column added.
     let table = k.ok(&["-n", "conf", "get", "wd"]);
-    assert!(table.contains("SIZE") && table.contains("w1"), "{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows, [["NAME", "SIZE"], ["w1", "3"]], "{table}");
     let w = k.json(&["-n", "conf", "get", "widget", "w1"]);
     assert_eq!(w["spec"]["size"], 3);
     assert!(
@@ -145,6 +150,10 @@ fn script(k: &Kubectl) {
     ]);
     let d = k.json(&["-n", "conf", "get", "deploy", "web"]);
     assert_eq!(d["spec"]["replicas"], 4);
+    assert_eq!(
+        d["metadata"]["generation"], 3,
+        "created, then an annotation and the replicas change a Deployment's generation; labels do not"
+    );
     assert_eq!(d["metadata"]["labels"]["team"], "blue");
     assert_eq!(d["metadata"]["labels"]["tier"], "fe");
     assert_eq!(d["metadata"]["annotations"]["note"], "hi");
