@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check of the project: formatting, lints, and all tests (unit,
 # integration, conformance with kubectl, kube-rs and the Python kubernetes
-# client), first on the embedded API server, then the behaviour suites again
-# on a real control plane (etcd, kube-apiserver, kube-controller-manager,
-# built from their Go modules and cached in .cache/kube). Installs or builds
-# what the tests need.
+# client), first on the embedded API server, then the behaviour suites, the
+# kubectl conformance script and the examples again on a real control plane
+# (etcd, kube-apiserver, kube-controller-manager, built from their Go modules
+# and cached in .cache/kube). Installs or builds what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -72,3 +72,4 @@ log "behaviour suites on the real control plane"
 export MC_TEST_CLUSTER=real
 cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
 cargo test --locked -p metacontroller-testbed -- --test-threads 2
+cargo test --locked -p metacontroller --test examples
