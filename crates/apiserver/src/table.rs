@@ -194,7 +194,7 @@ mod tests {
         let obj = Arc::new(
             json!({"metadata": {"name": "a", "creationTimestamp": ts}, "spec": {"size": 3}}),
         );
-        let t = table(&info, &[obj.clone()], None, false);
+        let t = table(&info, std::slice::from_ref(&obj), None, false);
         assert_eq!(
             t["rows"][0]["cells"],
             json!(["a", 3]),
