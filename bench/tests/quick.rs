@@ -14,6 +14,11 @@
 //! suite; the full harness runs `ours-defaults` too. kopf only runs in the
 //! full harness.
 //!
+//! It runs on the server `MC_TEST_CLUSTER` names (`controller-bench
+//! --cluster embedded|real`): the embedded API server, or a real control
+//! plane per run, where the contender's requests are read from the audit
+//! log.
+//!
 //! The harness uses the `metacontroller` binary of the same target
 //! directory (built by `cargo test --workspace`; built here when missing).
 
@@ -21,10 +26,20 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
+/// The server `MC_TEST_CLUSTER` names (`embedded` when unset).
+fn cluster() -> String {
+    std::env::var("MC_TEST_CLUSTER")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "embedded".into())
+}
+
 #[test]
 fn quick_run_converges_without_idle_or_cold_start_writes() {
     let out = tempfile::tempdir().unwrap();
+    let cluster = cluster();
     let status = Command::new(env!("CARGO_BIN_EXE_controller-bench"))
+        .args(["--cluster", &cluster])
         .args([
             "--quick",
             "--no-build",
@@ -45,10 +60,12 @@ fn quick_run_converges_without_idle_or_cold_start_writes() {
     let report = std::fs::read(out.path().join("controller-bench.json"))
         .expect("controller-bench wrote no report");
     let report: Value = serde_json::from_slice(&report).unwrap();
+    assert_eq!(report["settings"]["cluster"], cluster.as_str());
     let runs = report["runs"].as_array().expect("runs");
     assert_eq!(runs.len(), 2, "one run per contender: {report:#}");
     for run in runs {
         let name = run["contender"].as_str().unwrap();
+        assert_eq!(run["cluster"], cluster.as_str());
         let problems = &run["problems"];
         assert_eq!(
             run["converged"], true,

@@ -1,14 +1,17 @@
 //! `controller-bench`: metacontroller-rs against kopf, a hand-written
-//! kube-rs controller and the API floor, on the embedded API server.
+//! kube-rs controller and the API floor, on the embedded API server or
+//! (`--cluster real`) on a real control plane.
 //!
 //! ```text
 //! cargo run --release -p metacontroller-bench --bin controller-bench
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --quick
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 10000 --contenders ours-tuned,kube-rs,floor
+//! cargo run --release -p metacontroller-bench --bin controller-bench -- --cluster real --n 1000 --repeats 1
 //! ```
 //!
 //! For each N, each repeat and each contender it runs every workload on a
-//! fresh server (see `metacontroller_bench::controller::run`), then writes
+//! fresh server (with `--cluster real`, a fresh etcd, kube-apiserver and
+//! kube-controller-manager from `metacontroller-testbed`) (see `metacontroller_bench::controller::run`), then writes
 //! `<out>/controller-bench.json` (every run, the medians and the target
 //! checks), `<out>/controller-bench.md` and PNG plots, and prints the
 //! Markdown. It exits non-zero when a run fails to converge.
@@ -23,6 +26,7 @@ use metacontroller_bench::controller::hook::HookKind;
 use metacontroller_bench::controller::process::{Contender, Programs};
 use metacontroller_bench::controller::run::{self, Options, RunResult};
 use metacontroller_bench::controller::{plot, report};
+use metacontroller_testbed::ClusterKind;
 use serde::Serialize;
 
 /// Compares controllers on the same logic and the same API server.
@@ -33,6 +37,10 @@ struct Args {
     /// unrelated objects (each unless given explicitly).
     #[arg(long)]
     quick: bool,
+    /// The server: `embedded` (this process's API server) or `real` (etcd,
+    /// kube-apiserver and kube-controller-manager, started fresh per run).
+    #[arg(long, default_value = "embedded")]
+    cluster: ClusterKind,
     /// Parent counts to run (M = 5 children each).
     #[arg(long, value_delimiter = ',', default_values_t = [100, 1000])]
     n: Vec<usize>,
@@ -78,6 +86,7 @@ struct Args {
 
 #[derive(Serialize)]
 struct Settings {
+    cluster: &'static str,
     n: Vec<usize>,
     repeats: usize,
     contenders: Vec<&'static str>,
@@ -126,8 +135,16 @@ fn write_report(
         args.out.join("controller-bench.json"),
         serde_json::to_vec_pretty(&json)?,
     )?;
+    let server = match settings.cluster {
+        "real" => format!(
+            "a real control plane (etcd {}, kube-apiserver and kube-controller-manager {}; the contender's requests counted from the audit log)",
+            metacontroller_testbed::binaries::ETCD_VERSION,
+            metacontroller_testbed::binaries::KUBERNETES_VERSION
+        ),
+        _ => "the embedded API server".to_owned(),
+    };
     let mut md = format!(
-        "## controller-bench\n\nMachine: {} CPUs ({}), {:.1} GiB memory, {} build. Hooks: {} (the first for every `ours` contender, the others for `ours-tuned+<hook>`). Idle window {} s.\n\n",
+        "## controller-bench\n\nServer: {server}, a fresh one per run. Machine: {} CPUs ({}), {:.1} GiB memory, {} build. Hooks: {} (the first for every `ours` contender, the others for `ours-tuned+<hook>`). Idle window {} s.\n\n",
         machine.cpus,
         machine.cpu_model,
         machine.memory_total_kib as f64 / (1024.0 * 1024.0),
@@ -173,6 +190,7 @@ async fn main() -> Result<()> {
         p.kopf()?;
     }
     let settings = Settings {
+        cluster: args.cluster.name(),
         n: args.n.clone(),
         repeats: args.repeats,
         contenders: args.contenders.iter().map(|c| c.name()).collect(),
@@ -186,8 +204,10 @@ async fn main() -> Result<()> {
     };
     let largest = args.n.iter().copied().max().unwrap_or(0);
     eprintln!(
-        "controller-bench: N {:?}, {} repeat(s), contenders {:?}, hooks {:?} ({} build, {} CPUs)",
-        args.n, args.repeats, settings.contenders, settings.hooks, machine.profile, machine.cpus
+        "controller-bench: {} server, N {:?}, {} repeat(s), contenders {:?}, hooks {:?} ({} build, {} CPUs)",
+        settings.cluster,
+        args.n,
+        args.repeats, settings.contenders, settings.hooks, machine.profile, machine.cpus
     );
 
     let started = Instant::now();
@@ -229,6 +249,7 @@ async fn main() -> Result<()> {
                     }
                 }
                 let opts = Options {
+                    cluster: args.cluster,
                     n,
                     repeat,
                     hook,

@@ -1,11 +1,16 @@
-//! A small REST client for the embedded API server that counts its own
-//! requests the way the server does (verb and `resource[.group][/sub]`), so
-//! that the harness's requests can be subtracted from the server's counters.
+//! A small REST client that counts its own requests the way the embedded
+//! API server does (verb and `resource[.group][/sub]`), so that the
+//! harness's requests can be subtracted from the server's counters.
+//!
+//! It speaks plain HTTP/1.1 to the embedded server, and goes through a
+//! `kube::Client` (TLS, client certificate or bearer token, from a
+//! kubeconfig) to a real kube-apiserver.
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use bytes::Bytes;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -104,30 +109,47 @@ pub fn collection(group: &str, version: &str, namespace: &str, plural: &str) -> 
     }
 }
 
-/// A pooled HTTP/1.1 client bound to one server.
+/// A response body being streamed (a watch).
+pub type Stream = UnsyncBoxBody<Bytes, anyhow::Error>;
+
+enum Transport {
+    /// Plain HTTP/1.1 to `base`.
+    Plain {
+        client: Client<HttpConnector, Full<Bytes>>,
+        base: String,
+    },
+    /// Whatever the kubeconfig the client was made from says.
+    Kube(kube::Client),
+}
+
+/// A pooled client bound to one server.
 pub struct Rest {
-    client: Client<HttpConnector, Full<Bytes>>,
-    base: String,
+    transport: Transport,
     counts: Mutex<Counts>,
 }
 
 impl Rest {
-    /// A client for `base` (`http://127.0.0.1:<port>`).
+    /// A plain HTTP client for `base` (`http://127.0.0.1:<port>`).
     pub fn new(base: &str) -> Self {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         Rest {
-            client: Client::builder(TokioExecutor::new())
-                .pool_max_idle_per_host(64)
-                .build(connector),
-            base: base.trim_end_matches('/').to_string(),
+            transport: Transport::Plain {
+                client: Client::builder(TokioExecutor::new())
+                    .pool_max_idle_per_host(64)
+                    .build(connector),
+                base: base.trim_end_matches('/').to_string(),
+            },
             counts: Mutex::new(Counts::new()),
         }
     }
 
-    /// The server URL.
-    pub fn base(&self) -> &str {
-        &self.base
+    /// A client sending through `client` (its server, TLS and credentials).
+    pub fn with_kube(client: kube::Client) -> Self {
+        Rest {
+            transport: Transport::Kube(client),
+            counts: Mutex::new(Counts::new()),
+        }
     }
 
     /// Requests this client made so far.
@@ -162,9 +184,7 @@ impl Rest {
             _ => "get",
         };
         self.note(verb, path);
-        let mut builder = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
+        let mut builder = http::Request::builder().method(method);
         if body.is_some() {
             builder = builder.header(http::header::CONTENT_TYPE, content_type);
         }
@@ -172,14 +192,61 @@ impl Rest {
             Some(v) => Bytes::from(serde_json::to_vec(v)?),
             None => Bytes::new(),
         };
-        let resp = self
-            .client
-            .request(builder.body(Full::new(body))?)
-            .await
-            .with_context(|| format!("request to {path}"))?;
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await?.to_bytes();
-        Ok((status, bytes))
+        match &self.transport {
+            Transport::Plain { client, base } => {
+                let req = builder.uri(format!("{base}{path}")).body(Full::new(body))?;
+                let resp = client
+                    .request(req)
+                    .await
+                    .with_context(|| format!("request to {path}"))?;
+                let status = resp.status().as_u16();
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                Ok((status, bytes))
+            }
+            Transport::Kube(client) => {
+                let req = builder.uri(path).body(kube::client::Body::from(body))?;
+                let resp = client
+                    .send(req)
+                    .await
+                    .with_context(|| format!("request to {path}"))?;
+                let status = resp.status().as_u16();
+                let bytes = resp.into_body().collect().await?.to_bytes();
+                Ok((status, bytes))
+            }
+        }
+    }
+
+    /// Opens a watch (`path` with `watch=true`) and waits for its response
+    /// head; the body is the event stream. On plain HTTP the watch gets a
+    /// connection of its own.
+    pub async fn watch(&self, path: &str) -> Result<Stream> {
+        self.note("watch", path);
+        match &self.transport {
+            Transport::Plain { base, .. } => {
+                let addr = base
+                    .trim_start_matches("http://")
+                    .parse()
+                    .with_context(|| format!("{base} is not http://<ip>:<port>"))?;
+                let body = crate::throughput::open_watch(addr, path.to_owned()).await?;
+                Ok(body.map_err(|e| anyhow!(e)).boxed_unsync())
+            }
+            Transport::Kube(client) => {
+                let req = http::Request::get(path).body(kube::client::Body::empty())?;
+                let resp = client
+                    .send(req)
+                    .await
+                    .with_context(|| format!("watch {path}"))?;
+                if resp.status() != http::StatusCode::OK {
+                    let status = resp.status();
+                    let bytes = resp.into_body().collect().await?.to_bytes();
+                    bail!(
+                        "watch {path}: HTTP {status}: {}",
+                        String::from_utf8_lossy(&bytes)
+                    );
+                }
+                Ok(resp.into_body().map_err(|e| anyhow!(e)).boxed_unsync())
+            }
+        }
     }
 
     async fn expect(

@@ -1,7 +1,8 @@
 //! The controller comparison harness behind the `controller-bench` binary.
 //!
 //! Every contender implements the same composite logic against the same
-//! embedded API server, started in the harness process:
+//! API server: the embedded one, started in the harness process, or a real
+//! control plane ([`server`]):
 //!
 //! * a parent custom resource `Bench` (`bench.example.com/v1`, namespaced,
 //!   with the `status` subresource) whose `spec.replicas` asks for that many
@@ -29,6 +30,7 @@
 //! medians over repeats and checks the targets, and [`plot`] draws the PNGs.
 
 pub mod api;
+pub mod audit;
 pub mod hook;
 pub mod objects;
 pub mod observe;
@@ -36,6 +38,7 @@ pub mod plot;
 pub mod process;
 pub mod report;
 pub mod run;
+pub mod server;
 
 /// API group of the parent resource.
 pub const GROUP: &str = "bench.example.com";

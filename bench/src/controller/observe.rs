@@ -11,7 +11,6 @@
 //! is seen again after its deletion was seen.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -201,7 +200,7 @@ impl Drop for Observer {
 impl Observer {
     /// Starts watching parents and children; returns once both watches are
     /// open.
-    pub async fn start(rest: Arc<Rest>, addr: SocketAddr) -> Result<Self> {
+    pub async fn start(rest: Arc<Rest>) -> Result<Self> {
         let state = Arc::new(Mutex::new(State::default()));
         let mut tasks = Vec::new();
         for parents in [true, false] {
@@ -213,7 +212,6 @@ impl Observer {
             let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
             tasks.push(tokio::spawn(follow(
                 rest.clone(),
-                addr,
                 path,
                 parents,
                 state.clone(),
@@ -345,7 +343,6 @@ impl Observer {
 /// whenever the watch ends.
 async fn follow(
     rest: Arc<Rest>,
-    addr: SocketAddr,
     path: String,
     parents: bool,
     state: Arc<Mutex<State>>,
@@ -353,7 +350,7 @@ async fn follow(
 ) {
     let mut ready = Some(ready);
     loop {
-        if let Err(err) = follow_once(&rest, addr, &path, parents, &state, &mut ready).await {
+        if let Err(err) = follow_once(&rest, &path, parents, &state, &mut ready).await {
             eprintln!("controller-bench: harness watch on {path}: {err:#}; relisting");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -362,7 +359,6 @@ async fn follow(
 
 async fn follow_once(
     rest: &Rest,
-    addr: SocketAddr,
     path: &str,
     parents: bool,
     state: &Mutex<State>,
@@ -385,12 +381,11 @@ async fn follow_once(
             }
         }
     }
-    let mut body = open_watch(
-        rest,
-        addr,
-        &format!("{path}?watch=true&allowWatchBookmarks=true&resourceVersion={rv}"),
-    )
-    .await?;
+    let mut body = rest
+        .watch(&format!(
+            "{path}?watch=true&allowWatchBookmarks=true&resourceVersion={rv}"
+        ))
+        .await?;
     if let Some(tx) = ready.take() {
         let _ = tx.send(());
     }
@@ -433,12 +428,6 @@ async fn follow_once(
         drop(s);
         buf.drain(..consumed);
     }
-}
-
-/// Opens a watch and waits for its response head; counted as the harness's.
-async fn open_watch(rest: &Rest, addr: SocketAddr, path: &str) -> Result<hyper::body::Incoming> {
-    rest.note("watch", path);
-    crate::throughput::open_watch(addr, path.to_owned()).await
 }
 
 #[cfg(test)]

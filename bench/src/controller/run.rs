@@ -1,6 +1,7 @@
 //! One run: a fresh API server, one contender, every workload in order.
 //!
-//! 1. Start the server (in this process), install the `Bench` CRD and the
+//! 1. Start the server (embedded in this process, or a real control plane;
+//!    see [`super::server`]), install the `Bench` CRD and the
 //!    Metacontroller CRDs, create the namespaces, start the watches of the
 //!    [`Observer`]; for `ours`, start the hook and create the
 //!    CompositeController. Start the contender and wait until it watches
@@ -23,8 +24,10 @@
 //!    references alone.
 //!
 //! What the contender did in a phase is the server's request counters over
-//! the phase minus the harness's own requests. The floor's writes go
-//! through a client of their own and count as the contender's.
+//! the phase minus the harness's own requests (on a real cluster: the
+//! requests its audit log shows for the contender's identity). The floor's
+//! writes go through a client of their own, with the contender's identity,
+//! and count as the contender's.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use futures::StreamExt;
-use metacontroller_apiserver::{ApiServer, Config};
+use metacontroller_testbed::ClusterKind;
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::json;
@@ -43,6 +46,7 @@ use super::hook::{Hook, HookKind, HookStats};
 use super::objects;
 use super::observe::{Observer, Outcome};
 use super::process::{Contender, Proc, ProcTotals, Programs, TUNED_WORKERS};
+use super::server::Server;
 use super::{
     CHILDREN, GROUP, NAMESPACE, PLURAL, UNRELATED_NAMESPACE, VERSION, child_name, parent_name,
     parent_resource,
@@ -52,6 +56,8 @@ use crate::Percentiles;
 /// What a run does.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The server to run on.
+    pub cluster: ClusterKind,
     /// Parents (N).
     pub n: usize,
     /// Index of this repeat (0-based).
@@ -182,6 +188,8 @@ pub struct RunResult {
     pub contender: String,
     pub settings: String,
     pub hook: String,
+    /// `embedded` or `real`.
+    pub cluster: String,
     pub n: usize,
     pub m: i64,
     pub repeat: usize,
@@ -227,7 +235,7 @@ struct Snap {
 struct World {
     // Dropped first: its watches end before the server stops.
     observer: Observer,
-    server: ApiServer,
+    server: Server,
     rest: Arc<Rest>,
     floor: Arc<Rest>,
     kubeconfig: PathBuf,
@@ -288,15 +296,16 @@ impl World {
         programs: Option<Programs>,
         opts: &Options,
     ) -> Result<Self> {
-        let server = ApiServer::start(Config {
-            history_limit: 200_000 + opts.unrelated,
-            ..Config::default()
-        })
-        .await?;
         let dir = tempfile::tempdir()?;
+        let server = Server::start(
+            opts.cluster,
+            200_000 + opts.unrelated,
+            &dir.path().join("server"),
+        )
+        .await?;
         let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig)?;
-        let rest = Arc::new(Rest::new(&server.url()));
+        server.write_contender_kubeconfig(&kubeconfig)?;
+        let rest = Arc::new(server.harness_client().await?);
         let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
         rest.create(crds, &objects::bench_crd())
             .await
@@ -311,7 +320,7 @@ impl World {
                 .await?;
         }
         // The CRD is served once it is established.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while rest
             .send(http::Method::GET, &parents_path(), None, "")
             .await?
@@ -321,8 +330,8 @@ impl World {
             anyhow::ensure!(Instant::now() < deadline, "the Bench CRD is not served");
             tokio::time::sleep(POLL).await;
         }
-        let observer = Observer::start(rest.clone(), server.addr()).await?;
-        let floor = Arc::new(Rest::new(&server.url()));
+        let observer = Observer::start(rest.clone()).await?;
+        let floor = Arc::new(server.contender_client().await?);
         let log = opts.log_dir.join(format!(
             "{}-{}-n{}-r{}.log",
             contender.name(),
@@ -371,8 +380,12 @@ impl World {
 
     async fn snap(&self) -> Snap {
         Snap {
-            server: self.server.counters().snapshot(),
-            harness: self.rest.counts(),
+            server: self.server.counts(),
+            harness: if self.server.counts_include_harness() {
+                self.rest.counts()
+            } else {
+                Counts::new()
+            },
             hook: self.hook_stats().await,
             cpu: self.proc.as_ref().map_or(0.0, Proc::cpu_seconds),
         }
@@ -403,7 +416,7 @@ impl World {
     /// A number that changes whenever anyone makes a request or the hook
     /// is called.
     async fn activity_signature(&self) -> u64 {
-        let requests: u64 = self.server.counters().snapshot().values().sum();
+        let requests: u64 = self.server.counts().values().sum();
         requests + self.hook_stats().await.calls()
     }
 
@@ -920,6 +933,7 @@ pub async fn run(
         } else {
             "-".into()
         },
+        cluster: opts.cluster.name().into(),
         n: opts.n,
         m: CHILDREN,
         repeat: opts.repeat,
