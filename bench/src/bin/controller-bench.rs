@@ -78,6 +78,10 @@ struct Args {
     /// request waits for a token), so repeats only add minutes.
     #[arg(long, default_value_t = 1)]
     defaults_repeats: usize,
+    /// Keep each run's server files (a real cluster's component and audit
+    /// logs) under `<out>/logs/`.
+    #[arg(long)]
+    keep_server_files: bool,
     /// Do not run `cargo build` for metacontroller and kube-rs-baseline
     /// (they are still built when missing).
     #[arg(long)]
@@ -207,7 +211,11 @@ async fn main() -> Result<()> {
         "controller-bench: {} server, N {:?}, {} repeat(s), contenders {:?}, hooks {:?} ({} build, {} CPUs)",
         settings.cluster,
         args.n,
-        args.repeats, settings.contenders, settings.hooks, machine.profile, machine.cpus
+        args.repeats,
+        settings.contenders,
+        settings.hooks,
+        machine.profile,
+        machine.cpus
     );
 
     let started = Instant::now();
@@ -265,6 +273,7 @@ async fn main() -> Result<()> {
                         0
                     },
                     log_dir: args.out.join("logs"),
+                    keep_server_files: args.keep_server_files,
                 };
                 let t = Instant::now();
                 eprintln!("  {label} N={n} repeat {}…", repeat + 1);

@@ -72,6 +72,9 @@ pub struct Options {
     pub unrelated: usize,
     /// Where the contenders' output goes.
     pub log_dir: PathBuf,
+    /// Keep the run's server files (a real cluster's component and audit
+    /// logs, the kubeconfig) in a folder under `log_dir`.
+    pub keep_server_files: bool,
 }
 
 /// What the contender did during a phase.
@@ -239,7 +242,8 @@ struct World {
     rest: Arc<Rest>,
     floor: Arc<Rest>,
     kubeconfig: PathBuf,
-    _dir: tempfile::TempDir,
+    /// Removed at the end of the run unless kept.
+    _dir: Option<tempfile::TempDir>,
     hook: Option<Hook>,
     proc: Option<Proc>,
     contender: Contender,
@@ -296,14 +300,28 @@ impl World {
         programs: Option<Programs>,
         opts: &Options,
     ) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let server = Server::start(
-            opts.cluster,
-            200_000 + opts.unrelated,
-            &dir.path().join("server"),
-        )
-        .await?;
-        let kubeconfig = dir.path().join("kubeconfig");
+        let label = format!(
+            "{}-{}-n{}-r{}",
+            contender.name(),
+            opts.hook.name(),
+            opts.n,
+            opts.repeat
+        );
+        std::fs::create_dir_all(&opts.log_dir)?;
+        let temp = tempfile::Builder::new()
+            .prefix(&format!("{label}-server-"))
+            .tempdir_in(&opts.log_dir)?;
+        let (dir, path) = if opts.keep_server_files {
+            let path = temp.keep();
+            eprintln!("    server files: {}", path.display());
+            (None, path)
+        } else {
+            let path = temp.path().to_owned();
+            (Some(temp), path)
+        };
+        let server =
+            Server::start(opts.cluster, 200_000 + opts.unrelated, &path.join("server")).await?;
+        let kubeconfig = path.join("kubeconfig");
         server.write_contender_kubeconfig(&kubeconfig)?;
         let rest = Arc::new(server.harness_client().await?);
         let crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
@@ -332,13 +350,7 @@ impl World {
         }
         let observer = Observer::start(rest.clone()).await?;
         let floor = Arc::new(server.contender_client().await?);
-        let log = opts.log_dir.join(format!(
-            "{}-{}-n{}-r{}.log",
-            contender.name(),
-            opts.hook.name(),
-            opts.n,
-            opts.repeat
-        ));
+        let log = opts.log_dir.join(format!("{label}.log"));
         let _ = std::fs::remove_file(&log);
         let mut world = World {
             observer,
