@@ -24,12 +24,16 @@ use serde::Deserialize;
 
 use super::api::Counts;
 
-/// The audit policy, with the user names it leaves out filled in.
-pub fn policy(excluded_users: &[&str]) -> String {
-    let users: Vec<String> = excluded_users
-        .iter()
-        .map(|u| serde_json::to_string(u).expect("a string"))
-        .collect();
+/// The audit policy, leaving out the requests of `excluded_users` and of
+/// members of `excluded_groups`.
+pub fn policy(excluded_users: &[&str], excluded_groups: &[&str]) -> String {
+    let list = |names: &[&str]| -> String {
+        names
+            .iter()
+            .map(|u| serde_json::to_string(u).expect("a string"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!(
         "apiVersion: audit.k8s.io/v1\n\
          kind: Policy\n\
@@ -38,9 +42,12 @@ pub fn policy(excluded_users: &[&str]) -> String {
          - level: None\n\
          \x20 users: [{}]\n\
          - level: None\n\
+         \x20 userGroups: [{}]\n\
+         - level: None\n\
          \x20 nonResourceURLs: [\"*\"]\n\
          - level: Metadata\n",
-        users.join(", ")
+        list(excluded_users),
+        list(excluded_groups)
     )
 }
 
@@ -269,8 +276,9 @@ mod tests {
 
     #[test]
     fn the_policy_names_the_excluded_users() {
-        let p = policy(&["a", "b:c"]);
+        let p = policy(&["a", "b:c"], &["g"]);
         assert!(p.contains("users: [\"a\", \"b:c\"]"), "{p}");
+        assert!(p.contains("userGroups: [\"g\"]"), "{p}");
         assert!(p.contains("omitStages: [\"RequestReceived\"]"));
     }
 }

@@ -30,9 +30,14 @@ use super::audit::{self, AuditLog};
 pub const CONTENDER_ACCOUNT: &str = "bench-contender";
 
 /// Users of the control plane itself, left out of the audit log: the
-/// controller manager (garbage collector, namespaces, ServiceAccounts) and
-/// the API server's loopback client.
+/// controller manager (its informers) and the API server's loopback client.
 const CONTROL_PLANE_USERS: &[&str] = &["system:kube-controller-manager", "system:apiserver"];
+
+/// Groups of the control plane, left out of the audit log: the controller
+/// manager runs each controller (garbage collector, namespaces,
+/// ServiceAccounts) as a ServiceAccount of `kube-system`
+/// (`--use-service-account-credentials`).
+const CONTROL_PLANE_GROUPS: &[&str] = &["system:serviceaccounts:kube-system"];
 
 /// A running server.
 pub enum Server {
@@ -136,7 +141,7 @@ impl Real {
         let log = dir.join("audit.log");
         let mut excluded = CONTROL_PLANE_USERS.to_vec();
         excluded.push(metacontroller_testbed::pki::ADMIN_USER);
-        std::fs::write(&policy, audit::policy(&excluded))?;
+        std::fs::write(&policy, audit::policy(&excluded, CONTROL_PLANE_GROUPS))?;
         let cluster = RealCluster::start_with(metacontroller_testbed::Options {
             dir: Some(dir.join("cluster")),
             apiserver_flags: audit::apiserver_flags(&policy, &log),
@@ -145,7 +150,6 @@ impl Real {
         .context("starting the real control plane")?;
         let admin = Arc::new(Rest::with_kube(cluster.client().await?));
         let token = contender_token(&admin).await?;
-        let_garbage_collector_read_custom_resources(&admin).await?;
         let ca = std::fs::read_to_string(cluster.dir().join("ca.crt"))
             .context("reading the cluster's CA")?;
         Ok(Real {
@@ -204,40 +208,6 @@ async fn contender_token(admin: &Rest) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .context("TokenRequest without status.token")
-}
-
-/// The testbed's kube-controller-manager runs its controllers with its own
-/// identity (`--use-service-account-credentials=false`), and the
-/// `system:kube-controller-manager` role lets it read only built-in kinds:
-/// its garbage collector cannot GET a `Bench` owner ("forbidden") and so
-/// never deletes the children of a deleted parent. The garbage collector's
-/// own bootstrap role (`system:controller:generic-garbage-collector`, every
-/// resource; `plugin/pkg/auth/authorizer/rbac/bootstrappolicy/controller_policy.go`)
-/// is what it has in a cluster that runs controllers under their service
-/// accounts; bind it to the controller manager's user.
-async fn let_garbage_collector_read_custom_resources(admin: &Rest) -> Result<()> {
-    admin
-        .create(
-            "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-            &json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1",
-                "kind": "ClusterRoleBinding",
-                "metadata": {"name": "bench-garbage-collector"},
-                "roleRef": {
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "ClusterRole",
-                    "name": "system:controller:generic-garbage-collector",
-                },
-                "subjects": [{
-                    "apiGroup": "rbac.authorization.k8s.io",
-                    "kind": "User",
-                    "name": "system:kube-controller-manager",
-                }],
-            }),
-        )
-        .await
-        .context("binding the garbage collector's role")?;
-    Ok(())
 }
 
 /// A kubeconfig authenticating with a bearer token.
