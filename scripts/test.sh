@@ -73,3 +73,4 @@ export MC_TEST_CLUSTER=real
 cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
 cargo test --locked -p metacontroller-testbed -- --test-threads 2
 cargo test --locked -p metacontroller --test examples
+cargo test --locked -p metacontroller-bench --test quick
