@@ -27,19 +27,46 @@ mod step;
 use std::collections::HashSet;
 use std::path::PathBuf;
 
-use metacontroller_testbed::{ClusterKind, TestCluster};
+use metacontroller_testbed::{ClusterKind, Options, RealCluster, TestCluster};
 use serde_json::Value;
 
 const ALLOW_LIST: &str = include_str!("differential/allow-list.txt");
 
-async fn replay(cluster: &TestCluster, steps: &[step::Step]) -> Vec<Value> {
+async fn replay(name: &str, cluster: &TestCluster, steps: &[step::Step]) -> Vec<Value> {
     let client = cluster.client().await.expect("client");
     let mut runner = client::Runner::new(client);
     let mut out = Vec::with_capacity(steps.len());
-    for s in steps {
+    let start = std::time::Instant::now();
+    for (i, s) in steps.iter().enumerate() {
         out.push(runner.run(s).await);
+        if (i + 1) % 100 == 0 || i + 1 == steps.len() {
+            eprintln!("{name}: {} steps in {:.1?}", i + 1, start.elapsed());
+        }
     }
     out
+}
+
+/// The testbed's kube-controller-manager runs as `system:kube-controller-manager`
+/// with one shared identity, whose bootstrap role cannot delete what the
+/// garbage collector and namespace controller must delete; bind it to
+/// `cluster-admin` so they act as in a cluster whose controllers use their
+/// own service accounts.
+async fn let_controllers_act(real: &TestCluster) {
+    let client = real.client().await.expect("client");
+    let binding = serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "differential-controllers"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "system:kube-controller-manager"}]
+    });
+    let req = http::Request::post("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&binding).expect("json"))
+        .expect("request");
+    client
+        .request_text(req)
+        .await
+        .expect("binding the controller manager");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,25 +87,42 @@ async fn embedded_server_matches_kube_apiserver() {
         return;
     }
 
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    // The real cluster keeps its logs beside the report; a fresh etcd each run.
+    let cluster_dir = dir.join("differential-cluster");
+    let _ = std::fs::remove_dir_all(&cluster_dir);
     let (embedded, real) = tokio::join!(
         TestCluster::start_kind(ClusterKind::Embedded),
-        TestCluster::start_kind(ClusterKind::Real)
+        RealCluster::start_with(Options {
+            dir: Some(cluster_dir),
+            apiserver_flags: Vec::new(),
+        })
     );
-    let (embedded, real) = (embedded.expect("embedded server"), real.expect("real cluster"));
-    let (mut left, mut right) = tokio::join!(replay(&embedded, &steps), replay(&real, &steps));
+    let embedded = embedded.expect("embedded server");
+    let real = TestCluster::Real(Box::new(real.expect("real cluster")));
+    let_controllers_act(&real).await;
+    let (mut left, mut right) = tokio::join!(
+        replay("embedded", &embedded, &steps),
+        replay("real", &real, &steps)
+    );
 
-    let (mut ln, mut rn) = (normalise::Normaliser::default(), normalise::Normaliser::default());
+    let (mut ln, mut rn) = (
+        normalise::Normaliser::default(),
+        normalise::Normaliser::default(),
+    );
     let mut outcomes = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         ln.record(&s.id, &mut left[i]);
         rn.record(&s.id, &mut right[i]);
         for d in compare::diff(&s.id, &left[i], &right[i]) {
             let allowed_by = allow::allows(&mut entries, &d);
-            outcomes.push(report::Outcome { diff: d, allowed_by });
+            outcomes.push(report::Outcome {
+                diff: d,
+                allowed_by,
+            });
         }
     }
 
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let records = |side: &[Value]| {
         let map: serde_json::Map<String, Value> = steps
             .iter()

@@ -24,7 +24,10 @@ pub fn parse(text: &str) -> Vec<Entry> {
         }
         let mut parts = rule.split_whitespace();
         let (Some(id), Some(path), None) = (parts.next(), parts.next(), parts.next()) else {
-            panic!("allow-list line {}: expected `<id> <path>  # reason`", i + 1);
+            panic!(
+                "allow-list line {}: expected `<id> <path>  # reason`",
+                i + 1
+            );
         };
         assert!(
             !reason.is_empty(),
@@ -58,10 +61,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         return pattern == text;
     }
     let (first, last) = (parts[0], parts[parts.len() - 1]);
-    if text.len() < first.len() + last.len()
-        || !text.starts_with(first)
-        || !text.ends_with(last)
-    {
+    if text.len() < first.len() + last.len() || !text.starts_with(first) || !text.ends_with(last) {
         return false;
     }
     let mut rest = &text[first.len()..text.len() - last.len()];

@@ -11,6 +11,8 @@ use super::step::{Kind, Step, Until};
 /// How long a poll may wait (the real garbage collector runs promptly for
 /// built-in kinds; this bounds a server that never converges).
 const POLL_DEADLINE: Duration = Duration::from_secs(30);
+/// Bounds one exchange (watches end after their own `timeoutSeconds`).
+const REQUEST_DEADLINE: Duration = Duration::from_secs(20);
 const POLL_EVERY: Duration = Duration::from_millis(200);
 
 /// One server's answer to one step: `{"code": u16, "body": ...}`, or for a
@@ -72,15 +74,20 @@ impl Runner {
         }
         let req = req.body(kube::client::Body::from(body)).expect("request");
         // A transport failure is recorded as code 0 with the error as body.
-        let resp = match self.client.send(req).await {
-            Ok(resp) => resp,
-            Err(e) => return (0, format!("sending: {e}").into_bytes()),
+        let exchange = async {
+            let resp = match self.client.send(req).await {
+                Ok(resp) => resp,
+                Err(e) => return (0, format!("sending: {e}").into_bytes()),
+            };
+            let code = resp.status().as_u16();
+            match resp.into_body().collect_bytes().await {
+                Ok(bytes) => (code, bytes.to_vec()),
+                Err(e) => (0, format!("reading the body: {e}").into_bytes()),
+            }
         };
-        let code = resp.status().as_u16();
-        match resp.into_body().collect_bytes().await {
-            Ok(bytes) => (code, bytes.to_vec()),
-            Err(e) => (0, format!("reading the body: {e}").into_bytes()),
-        }
+        tokio::time::timeout(REQUEST_DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| (0, b"no answer in time".to_vec()))
     }
 
     fn parse(bytes: &[u8]) -> Value {

@@ -36,7 +36,10 @@ pub fn render(corpus: usize, outcomes: &[Outcome], entries: &[Entry]) -> String 
     let unexpected = outcomes.iter().filter(|o| o.allowed_by.is_none()).count();
     let stale: Vec<&Entry> = entries.iter().filter(|e| e.used == 0).collect();
     let mut out = String::new();
-    let _ = writeln!(out, "# Differential report: embedded API server vs kube-apiserver\n");
+    let _ = writeln!(
+        out,
+        "# Differential report: embedded API server vs kube-apiserver\n"
+    );
     let _ = writeln!(
         out,
         "- corpus: {corpus} requests\n- differences: {} ({} allowed, {unexpected} not allowed)\n- allow-list: {} entries ({} stale)\n",
@@ -46,13 +49,25 @@ pub fn render(corpus: usize, outcomes: &[Outcome], entries: &[Entry]) -> String 
         stale.len()
     );
     let _ = writeln!(out, "## Differences not in the allow-list\n");
-    table(&mut out, outcomes.iter().filter(|o| o.allowed_by.is_none()), entries);
+    table(
+        &mut out,
+        outcomes.iter().filter(|o| o.allowed_by.is_none()),
+        entries,
+    );
     let _ = writeln!(out, "\n## Stale allow-list entries\n");
     for e in &stale {
-        let _ = writeln!(out, "- line {}: `{} {}` ({})", e.line, e.id, e.path, e.reason);
+        let _ = writeln!(
+            out,
+            "- line {}: `{} {}` ({})",
+            e.line, e.id, e.path, e.reason
+        );
     }
     let _ = writeln!(out, "\n## Allowed differences\n");
-    table(&mut out, outcomes.iter().filter(|o| o.allowed_by.is_some()), entries);
+    table(
+        &mut out,
+        outcomes.iter().filter(|o| o.allowed_by.is_some()),
+        entries,
+    );
     out
 }
 

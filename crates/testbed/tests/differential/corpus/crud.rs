@@ -126,19 +126,49 @@ fn sequence(k: &Kind) -> Vec<Step> {
     let item = format!("{}/{name}", k.base);
     let rv = format!("{t}_rv");
     let mut out = vec![
-        Step::post(&format!("{t}-create"), &k.base, object(k, &name, json!({"labels": {"app": "web"}})))
-            .save(&rv, "/metadata/resourceVersion"),
-        Step::post(&format!("{t}-create-again"), &k.base, object(k, &name, json!({}))),
-        Step::post(&format!("{t}-generate-name"), &k.base, object(k, "", json!({"generateName": format!("{t}-gen-")}))),
+        Step::post(
+            &format!("{t}-create"),
+            &k.base,
+            object(k, &name, json!({"labels": {"app": "web"}})),
+        )
+        .save(&rv, "/metadata/resourceVersion"),
+        Step::post(
+            &format!("{t}-create-again"),
+            &k.base,
+            object(k, &name, json!({})),
+        ),
+        Step::post(
+            &format!("{t}-generate-name"),
+            &k.base,
+            object(k, "", json!({"generateName": format!("{t}-gen-")})),
+        ),
         Step::get(&format!("{t}-get"), &item),
         Step::get(&format!("{t}-get-missing"), &format!("{}/{t}-none", k.base)),
-        Step::get(&format!("{t}-list-selected"), &format!("{}?labelSelector=app%3Dweb", k.base)),
+        Step::get(
+            &format!("{t}-list-selected"),
+            &format!("{}?labelSelector=app%3Dweb", k.base),
+        ),
     ];
-    let mut updated = object(k, &name, json!({"labels": {"app": "web", "stage": "two"}, "resourceVersion": format!("${{{rv}}}")}));
-    out.push(Step::put(&format!("{t}-update"), &item, updated.clone()).save(&format!("{rv}2"), "/metadata/resourceVersion"));
-    out.push(Step::put(&format!("{t}-update-stale"), &item, updated.clone()));
+    let mut updated = object(
+        k,
+        &name,
+        json!({"labels": {"app": "web", "stage": "two"}, "resourceVersion": format!("${{{rv}}}")}),
+    );
+    out.push(
+        Step::put(&format!("{t}-update"), &item, updated.clone())
+            .save(&format!("{rv}2"), "/metadata/resourceVersion"),
+    );
+    out.push(Step::put(
+        &format!("{t}-update-stale"),
+        &item,
+        updated.clone(),
+    ));
     updated["metadata"]["resourceVersion"] = Value::Null;
-    out.push(Step::put(&format!("{t}-update-unconditional"), &item, updated));
+    out.push(Step::put(
+        &format!("{t}-update-unconditional"),
+        &item,
+        updated,
+    ));
     out.extend([
         Step::patch(&format!("{t}-merge"), &item, MERGE, json!({"metadata": {"labels": {"stage": null, "merged": "yes"}}})),
         Step::patch(

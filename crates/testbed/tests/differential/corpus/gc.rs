@@ -29,24 +29,60 @@ pub fn all() -> Vec<Step> {
     let at = |n: &str| format!("{cms}/{n}");
     let mut out = vec![
         // Finalizers.
-        Step::post("fin-create", &cms, cm("held", json!({"finalizers": ["diff.example.com/hold"]}))),
+        Step::post(
+            "fin-create",
+            &cms,
+            cm("held", json!({"finalizers": ["diff.example.com/hold"]})),
+        ),
         Step::delete("fin-delete", &at("held")),
         Step::get("fin-get-deleting", &at("held")),
-        Step::patch("fin-add-while-deleting", &at("held"), MERGE, json!({"metadata": {"finalizers": ["diff.example.com/hold", "diff.example.com/new"]}})),
-        Step::patch("fin-change-data-while-deleting", &at("held"), MERGE, json!({"data": {"still": "writable"}})),
+        Step::patch(
+            "fin-add-while-deleting",
+            &at("held"),
+            MERGE,
+            json!({"metadata": {"finalizers": ["diff.example.com/hold", "diff.example.com/new"]}}),
+        ),
+        Step::patch(
+            "fin-change-data-while-deleting",
+            &at("held"),
+            MERGE,
+            json!({"data": {"still": "writable"}}),
+        ),
         Step::delete("fin-delete-again", &at("held")),
-        Step::patch("fin-remove", &at("held"), MERGE, json!({"metadata": {"finalizers": null}})),
+        Step::patch(
+            "fin-remove",
+            &at("held"),
+            MERGE,
+            json!({"metadata": {"finalizers": null}}),
+        ),
         Step::get("fin-gone", &at("held")),
     ];
     for (tag, policy) in [("bg", "Background"), ("orphan", "Orphan")] {
         let owner = format!("{tag}-owner");
         let uid = format!("{tag}_uid");
         out.extend([
-            Step::post(&format!("gc-{tag}-owner"), &cms, cm(&owner, json!({}))).save(&uid, "/metadata/uid"),
-            Step::post(&format!("gc-{tag}-child-1"), &cms, cm(&format!("{tag}-child-1"), owned_by(&owner, &uid, false))),
-            Step::post(&format!("gc-{tag}-child-2"), &cms, cm(&format!("{tag}-child-2"), owned_by(&owner, &uid, true))),
-            Step::delete_with(&format!("gc-{tag}-delete"), &at(&owner), delete_options(policy)),
-            Step::poll(&format!("gc-{tag}-owner-gone"), &at(&owner), Until::Code(404)),
+            Step::post(&format!("gc-{tag}-owner"), &cms, cm(&owner, json!({})))
+                .save(&uid, "/metadata/uid"),
+            Step::post(
+                &format!("gc-{tag}-child-1"),
+                &cms,
+                cm(&format!("{tag}-child-1"), owned_by(&owner, &uid, false)),
+            ),
+            Step::post(
+                &format!("gc-{tag}-child-2"),
+                &cms,
+                cm(&format!("{tag}-child-2"), owned_by(&owner, &uid, true)),
+            ),
+            Step::delete_with(
+                &format!("gc-{tag}-delete"),
+                &at(&owner),
+                delete_options(policy),
+            ),
+            Step::poll(
+                &format!("gc-{tag}-owner-gone"),
+                &at(&owner),
+                Until::Code(404),
+            ),
         ]);
         for child in 1..=2 {
             let path = at(&format!("{tag}-child-{child}"));
@@ -55,7 +91,11 @@ pub fn all() -> Vec<Step> {
             } else {
                 Until::Code(404)
             };
-            out.push(Step::poll(&format!("gc-{tag}-child-{child}-end"), &path, until));
+            out.push(Step::poll(
+                &format!("gc-{tag}-child-{child}-end"),
+                &path,
+                until,
+            ));
         }
     }
     // Foreground: the owner waits, visibly, for a dependent held by a finalizer.
@@ -82,6 +122,7 @@ pub fn all() -> Vec<Step> {
         Step::post("gc-q-child", &cms, cm("q-child", owned_by("q-owner", "q_uid", false))),
         Step::delete("gc-q-delete", &format!("{}?propagationPolicy=Orphan", at("q-owner"))),
         Step::poll("gc-q-child-orphaned", &at("q-child"), Until::Equals("/metadata/ownerReferences", Value::Null)),
+        Step::poll("gc-q-owner-gone", &at("q-owner"), Until::Code(404)),
         Step::get("gc-list-end", &cms),
         // Namespace deletion removes everything in it.
         Step::post("ns-doomed-create", "/api/v1/namespaces", json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "diff-doomed", "labels": {"doomed": "yes"}}})),
