@@ -78,6 +78,7 @@ fn delete_ref(inner: &mut Inner, r: &ObjRef, uid: Option<&str>, policy: Propagat
         propagation: Some(policy),
         uid: uid.map(str::to_string),
         resource_version: None,
+        orphan_dependents: None,
     };
     let _ = objects::delete(inner, &info, ns_opt(r), &r.name, &opts, false);
 }

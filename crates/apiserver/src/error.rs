@@ -107,7 +107,7 @@ impl ApiError {
             Reason::NotFound,
             format!("{} \"{name}\" not found", qualified(group, resource)),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(details(name, group, resource))
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
@@ -115,7 +115,7 @@ impl ApiError {
             Reason::AlreadyExists,
             format!("{} \"{name}\" already exists", qualified(group, resource)),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(details(name, group, resource))
     }
 
     /// The optimistic-concurrency conflict every controller retries on.
@@ -127,7 +127,7 @@ impl ApiError {
                 qualified(group, resource)
             ),
         )
-        .with_details(json!({"name": name, "group": group, "kind": resource}))
+        .with_details(details(name, group, resource))
     }
 
     pub fn stale(group: &str, resource: &str, name: &str) -> Self {
@@ -153,12 +153,12 @@ impl ApiError {
             format!("[{}]", text.join(", "))
         };
         let message = format!("{} \"{name}\" is invalid: {body}", qualified(group, kind));
-        Self::new(Reason::Invalid, message).with_details(json!({
-            "name": name,
-            "group": group,
-            "kind": kind,
-            "causes": causes.iter().map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f})).collect::<Vec<_>>(),
-        }))
+        let mut details = details(name, group, kind);
+        details["causes"] = causes
+            .iter()
+            .map(|(f, m)| json!({"reason": "FieldValueInvalid", "message": m, "field": f}))
+            .collect();
+        Self::new(Reason::Invalid, message).with_details(details)
     }
 
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
@@ -206,6 +206,17 @@ fn qualified(group: &str, resource: &str) -> String {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// `Status.details` naming an object. `group` is omitted when empty, as the
+/// Go type's `omitempty` does (k8s.io/apimachinery/pkg/apis/meta/v1/types.go,
+/// `StatusDetails`).
+pub fn details(name: &str, group: &str, kind: &str) -> Value {
+    let mut d = json!({"name": name, "kind": kind});
+    if !group.is_empty() {
+        d["group"] = json!(group);
+    }
+    d
+}
 
 #[cfg(test)]
 mod tests {

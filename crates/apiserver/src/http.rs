@@ -615,9 +615,17 @@ async fn resource_request(
             let mut opts = DeleteOptions::from_body(&body)?;
             apply_delete_query(&mut opts, q)?;
             let d = objects::delete(&mut shared.inner.lock(), &info, ns, name, &opts, dry)?;
-            let code = if d.gone { 200 } else { 202 };
+            // 202 only when the object lingers and the client asked for
+            // cascading with the deprecated `orphanDependents: false`
+            // (k8s.io/apiserver/pkg/endpoints/handlers/delete.go).
+            let code = if !d.gone && opts.orphan_dependents == Some(false) {
+                202
+            } else {
+                200
+            };
             if d.gone && !returns_deleted_object(&info) {
-                let obj = &d.object;
+                let mut details = crate::error::details(name, &info.group, &info.plural);
+                details["uid"] = d.object["metadata"]["uid"].clone();
                 return Ok(value_response(
                     200,
                     &json!({
@@ -625,12 +633,7 @@ async fn resource_request(
                         "apiVersion": "v1",
                         "metadata": {},
                         "status": "Success",
-                        "details": {
-                            "name": name,
-                            "group": info.group,
-                            "kind": info.plural,
-                            "uid": obj["metadata"]["uid"],
-                        }
+                        "details": details,
                     }),
                 ));
             }
@@ -681,6 +684,7 @@ fn apply_delete_query(opts: &mut DeleteOptions, q: &HashMap<String, String>) -> 
     if let Some(p) = q.get("propagationPolicy") {
         opts.propagation = Some(objects::parse_propagation(p)?);
     } else if let Some(o) = q.get("orphanDependents") {
+        opts.orphan_dependents = Some(o == "true");
         opts.propagation = Some(if o == "true" {
             objects::Propagation::Orphan
         } else {

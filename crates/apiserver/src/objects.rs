@@ -40,6 +40,8 @@ pub struct DeleteOptions {
     pub propagation: Option<Propagation>,
     pub uid: Option<String>,
     pub resource_version: Option<String>,
+    /// The deprecated `orphanDependents`, when given.
+    pub orphan_dependents: Option<bool>,
 }
 
 impl DeleteOptions {
@@ -54,6 +56,7 @@ impl DeleteOptions {
         if let Some(p) = v.get("propagationPolicy").and_then(Value::as_str) {
             o.propagation = Some(parse_propagation(p)?);
         } else if let Some(orphan) = v.get("orphanDependents").and_then(Value::as_bool) {
+            o.orphan_dependents = Some(orphan);
             o.propagation = Some(if orphan {
                 Propagation::Orphan
             } else {
@@ -227,7 +230,11 @@ fn check_namespace(inner: &Inner, info: &ResourceInfo, ns: &str, name: &str) -> 
                 qualified(info)
             ),
         )
-        .with_details(json!({"name": name, "group": info.group, "kind": info.plural, "causes": [{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]}))),
+        .with_details({
+            let mut d = crate::error::details(name, &info.group, &info.plural);
+            d["causes"] = json!([{"reason": "NamespaceTerminating", "message": format!("namespace {ns} is being terminated"), "field": "metadata.namespace"}]);
+            d
+        })),
         Some(_) => Ok(()),
     }
 }
@@ -332,6 +339,13 @@ pub fn create(
         return Err(ApiError::already_exists(&info.group, &info.plural, &name));
     }
     let generation = tracks_generation(&info.group, &info.plural, info.crd);
+    // The storage layer refuses a create that names a version
+    // (k8s.io/apiserver/pkg/storage/etcd3/store.go, Create).
+    if meta_str(&obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::internal(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     {
         let m = meta_mut(&mut obj);
         m.insert("name".into(), Value::String(name.clone()));
@@ -369,7 +383,27 @@ pub fn create(
     }
     let stored = inner.put(&gr, key, obj);
     after_write(inner, info, &stored);
+    if is_namespace(info) {
+        default_service_account(inner, &name);
+    }
     Ok(at_version(&stored, info))
+}
+
+/// Every namespace gets a `default` ServiceAccount, as kube-controller-manager's
+/// serviceaccount controller makes it
+/// (pkg/controller/serviceaccount/serviceaccounts_controller.go); Pods that
+/// name no ServiceAccount run as it.
+fn default_service_account(inner: &mut Inner, ns: &str) {
+    let Some(info) = inner.resources.get("", "v1", "serviceaccounts").cloned() else {
+        return;
+    };
+    let _ = create(
+        inner,
+        &info,
+        Some(ns),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        false,
+    );
 }
 
 /// Type-specific defaulting and validation (the strategies' PrepareFor*).

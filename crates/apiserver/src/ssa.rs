@@ -86,6 +86,12 @@ fn request_manager(headers: &HeaderMap, query: &HashMap<String, String>) -> Stri
         }
         out.push(c);
     }
+    // A request without a user agent is recorded as `unknown`, as
+    // kube-apiserver does (k8s.io/apiserver/pkg/endpoints/handlers/rest.go,
+    // `managerOrUserAgent`).
+    if out.is_empty() {
+        out.push_str("unknown");
+    }
     out
 }
 
@@ -602,7 +608,11 @@ mod tests {
         q.insert("fieldManager".to_string(), String::new());
         headers.insert(header::USER_AGENT, "x".repeat(300).parse().unwrap());
         assert_eq!(request_manager(&headers, &q).len(), MAX_MANAGER_LEN);
-        assert_eq!(request_manager(&HeaderMap::new(), &HashMap::new()), "");
+        // kube-apiserver records a request without a user agent as `unknown`.
+        assert_eq!(
+            request_manager(&HeaderMap::new(), &HashMap::new()),
+            "unknown"
+        );
     }
 
     #[test]
