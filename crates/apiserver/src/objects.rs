@@ -782,7 +782,12 @@ fn commit_update(
             .remove(&gr, key)
             .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
         after_remove(inner, info, &last);
-        return Ok(at_version(&last, info));
+        // The update that empties the finalizers of a deleting object
+        // deletes it, and the response is the object as the update made it
+        // (finalizers gone), not as it was last stored: the generic store's
+        // `Update` hands the updated object to `deleteWithoutFinalizers`
+        // (k8s.io/apiserver/pkg/registry/generic/registry/store.go).
+        return Ok(at_version(&Arc::new(new), info));
     }
     if dry_run {
         return Ok(Arc::new(new));
