@@ -215,7 +215,7 @@ impl RealCluster {
         write(&kubeconfig_path, &admin_kubeconfig)?;
         wait_tcp(processes.last_mut().expect("apiserver"), api_port).await?;
         let client = client_for(&admin_kubeconfig).await?;
-        wait_ready(&client, processes.last_mut().expect("apiserver"), api_port).await?;
+        wait_ready(&client, processes.last_mut().expect("apiserver")).await?;
 
         // kube-controller-manager
         let kcm_kubeconfig = file("controller-manager.kubeconfig");
@@ -341,13 +341,16 @@ fn died(p: &mut Supervised) -> Option<Error> {
     })
 }
 
-async fn wait_tcp(p: &mut Supervised, port: u16) -> Result<(), Error> {
+/// Polls `ready` until it holds; fails early when the component exits, and
+/// after [`READY_TIMEOUT`] with the tail of its log.
+async fn wait_until<F, Fut>(p: &mut Supervised, every: Duration, mut ready: F) -> Result<(), Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
+        if ready().await {
             return Ok(());
         }
         if let Some(e) = died(p) {
@@ -359,54 +362,48 @@ async fn wait_tcp(p: &mut Supervised, port: u16) -> Result<(), Error> {
                 log_tail: p.log_tail(30),
             });
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::time::sleep(every).await;
     }
 }
 
-async fn wait_ready(client: &kube::Client, p: &mut Supervised, _port: u16) -> Result<(), Error> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let req = http::Request::get("/readyz").body(Vec::new());
-        if let Ok(req) = req
-            && let Ok(body) = client.request_text(req).await
-            && body.trim() == "ok"
-        {
-            return Ok(());
-        }
-        if let Some(e) = died(p) {
-            return Err(e);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::NotReady {
-                component: p.name().to_owned(),
-                log_tail: p.log_tail(30),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// The component accepts connections on `port`.
+async fn wait_tcp(p: &mut Supervised, port: u16) -> Result<(), Error> {
+    wait_until(p, Duration::from_millis(50), || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+    })
+    .await
+}
+
+/// `GET path` succeeds (and, with `body`, answers exactly that).
+async fn get_ok(client: &kube::Client, path: &str, body: Option<&str>) -> bool {
+    let Ok(req) = http::Request::get(path).body(Vec::new()) else {
+        return false;
+    };
+    match client.request_text(req).await {
+        Ok(text) => body.is_none_or(|want| text.trim() == want),
+        Err(_) => false,
     }
+}
+
+/// kube-apiserver's `/readyz` answers `ok`.
+async fn wait_ready(client: &kube::Client, p: &mut Supervised) -> Result<(), Error> {
+    wait_until(p, Duration::from_millis(100), || {
+        get_ok(client, "/readyz", Some("ok"))
+    })
+    .await
 }
 
 /// The controller manager is working once the ServiceAccount controller has
 /// made `default/default` (its informers have synced and it can write).
 async fn wait_controller_manager(client: &kube::Client, p: &mut Supervised) -> Result<(), Error> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        let req = http::Request::get("/api/v1/namespaces/default/serviceaccounts/default")
-            .body(Vec::new());
-        if let Ok(req) = req
-            && client.request_text(req).await.is_ok()
-        {
-            return Ok(());
-        }
-        if let Some(e) = died(p) {
-            return Err(e);
-        }
-        if Instant::now() > deadline {
-            return Err(Error::NotReady {
-                component: p.name().to_owned(),
-                log_tail: p.log_tail(30),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(p, Duration::from_millis(100), || {
+        get_ok(
+            client,
+            "/api/v1/namespaces/default/serviceaccounts/default",
+            None,
+        )
+    })
+    .await
 }
