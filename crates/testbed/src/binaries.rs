@@ -53,7 +53,8 @@ impl Binaries {
 
 /// The repository root (this crate lives in `crates/testbed`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
 }
 
 /// The Go module that builds the binaries.
