@@ -1623,3 +1623,49 @@ async fn children_the_parent_cannot_own_are_refused_with_an_event() {
     );
     h.shutdown().await;
 }
+
+/// A CompositeController whose parent resource does not exist yet gets a
+/// `CreateError` Warning Event naming the missing CRD, and starts by itself
+/// once the CRD is created.
+#[tokio::test]
+async fn missing_parent_resource_is_reported_and_started_later() {
+    let h = Harness::start().await;
+    h.create_namespace("late").await;
+    let hook = HookServer::start(|_| Reply::Json(json!({"status": {"ok": true}}))).await;
+    let future_ar = kube::core::ApiResource {
+        group: GROUP.into(),
+        version: "v1".into(),
+        api_version: API_VERSION.into(),
+        kind: "LateParent".into(),
+        plural: "lateparents".into(),
+    };
+    h.create_cc(composite_controller("late", &future_ar, &[], &hook.url))
+        .await;
+    let event = wait_for("CreateError event", || async {
+        h.events_for("default", "late")
+            .await
+            .into_iter()
+            .find(|e| e["reason"] == "CreateError")
+    })
+    .await;
+    assert_eq!(event["type"], "Warning");
+    let message = event["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "Cannot create new controller: parent resource lateparents.test.metacontroller.io \
+         does not exist (no CustomResourceDefinition of that name)"
+    );
+    let parent_ar = h.create_crd("LateParent", "lateparents", true, true).await;
+    h.create(
+        &parent_ar,
+        Some("late"),
+        parent(&parent_ar, "p", labels("late"), json!({})),
+    )
+    .await;
+    wait_for("the controller started by itself", || async {
+        let p = h.get(&parent_ar, Some("late"), "p").await?;
+        (p["status"]["ok"] == true).then_some(())
+    })
+    .await;
+    h.shutdown().await;
+}

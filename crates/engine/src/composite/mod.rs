@@ -173,10 +173,31 @@ impl Manager {
         let (group, version) = split_api_version(&parent_rule.api_version);
         let crd_name = format!("{}.{}", parent_rule.resource, group);
         let crds: Api<CustomResourceDefinition> = Api::all(self.ctx.client.clone());
-        let crd = crds
-            .get(&crd_name)
-            .await
-            .map_err(|e| format!("can't get CustomResourceDefinition {crd_name}: {e}"))?;
+        let crd = match crds.get(&crd_name).await {
+            Ok(crd) => crd,
+            Err(e) => {
+                // Retried with back-off by the caller; the Event tells the
+                // user why nothing happens yet (the controller starts by
+                // itself once the CRD exists).
+                let message = match &e {
+                    kube::Error::Api(status) if status.code == 404 => format!(
+                        "parent resource {crd_name} does not exist (no CustomResourceDefinition of that name)"
+                    ),
+                    kube::Error::Api(status) => format!(
+                        "can't get CustomResourceDefinition {crd_name}: {}",
+                        status.message
+                    ),
+                    other => format!("can't get CustomResourceDefinition {crd_name}: {other}"),
+                };
+                self.ctx.recorder.record(
+                    &cc_ref,
+                    EventType::Warning,
+                    reason::CREATE_ERROR,
+                    format!("Cannot create new controller: {message}"),
+                );
+                return Err(message);
+            }
+        };
         let has_status = crd.spec.versions.iter().any(|v| {
             v.name == version && v.subresources.as_ref().is_some_and(|s| s.status.is_some())
         });
