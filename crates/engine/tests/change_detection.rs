@@ -20,16 +20,6 @@ const RESYNC_AFTER: Duration = Duration::from_secs(1);
 /// How long a settled sequence is watched for further calls or writes.
 const QUIET: Duration = Duration::from_millis(1500);
 
-fn dc_resource() -> ApiResource {
-    ApiResource {
-        group: "metacontroller.k8s.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "metacontroller.k8s.io/v1alpha1".into(),
-        kind: "DecoratorController".into(),
-        plural: "decoratorcontrollers".into(),
-    }
-}
-
 /// A DecoratorController on every object of `target`, with the sync hook
 /// at `url` in hook version `version`.
 fn decorator_controller(target: &ApiResource, url: &str, version: &str) -> Value {

@@ -14,16 +14,6 @@ use serde_json::{Value, json};
 
 const DC_ANNOTATION: &str = "metacontroller.k8s.io/decorator-controller";
 
-fn dc_resource() -> ApiResource {
-    ApiResource {
-        group: "metacontroller.k8s.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "metacontroller.k8s.io/v1alpha1".into(),
-        kind: "DecoratorController".into(),
-        plural: "decoratorcontrollers".into(),
-    }
-}
-
 fn pods() -> ApiResource {
     core("Pod", "pods")
 }

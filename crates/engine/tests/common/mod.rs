@@ -372,6 +372,16 @@ pub fn cc_resource() -> ApiResource {
     }
 }
 
+pub fn dc_resource() -> ApiResource {
+    ApiResource {
+        group: "metacontroller.k8s.io".into(),
+        version: "v1alpha1".into(),
+        api_version: "metacontroller.k8s.io/v1alpha1".into(),
+        kind: "DecoratorController".into(),
+        plural: "decoratorcontrollers".into(),
+    }
+}
+
 /// A core/v1 resource.
 pub fn core(kind: &str, plural: &str) -> ApiResource {
     ApiResource {
