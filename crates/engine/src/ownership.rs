@@ -1,4 +1,11 @@
-//! Which desired children (or attachments) a parent can own.
+//! Which desired children (or attachments) a parent can own, and as what
+//! type.
+//!
+//! [`resolve`] finds a desired object's type among the controller's rules
+//! (the same apiVersion and kind, else discovery, where a declared group and
+//! kind at another version takes that rule's update method) and applies
+//! [`refusal`]; CompositeController children and DecoratorController
+//! attachments go through it alike.
 //!
 //! A hook may answer with an object the controller could create but never
 //! manage. Metacontroller creates it anyway, silently; this engine refuses
@@ -26,9 +33,55 @@
 //! An empty namespace on a namespaced child means the parent's namespace and
 //! is filled in before these rules apply.
 
+use metacontroller_api::ChildUpdateMethod;
 use serde_json::Value;
 
+use crate::discovery::{ResourceInfo, ResourceMap};
 use crate::object;
+
+/// The type and update method of `desired` (of `api_version` and `kind`),
+/// owned by `parent`, among `rules` (each declared type and its update
+/// method). `noun` names the object in errors ("child", "attachment").
+/// An error when discovery doesn't know the kind or [`refusal`] refuses it.
+pub async fn resolve<'a, R>(
+    rules: R,
+    resources: &ResourceMap,
+    parent: &Value,
+    desired: &Value,
+    noun: &str,
+) -> Result<(ResourceInfo, ChildUpdateMethod), String>
+where
+    R: Iterator<Item = (&'a ResourceInfo, ChildUpdateMethod)> + Clone,
+{
+    let api_version = object::api_version(desired);
+    let kind = object::kind(desired);
+    let exact = rules
+        .clone()
+        .find(|(info, _)| info.kind() == kind && info.api_version() == api_version);
+    let (info, method, declared) = match exact {
+        Some((info, method)) => (info.clone(), method, true),
+        None => {
+            let Some(info) = resources.resolve_kind(api_version, kind).await else {
+                return Err(format!(
+                    "discovery: can't find kind {kind} in apiVersion {api_version}"
+                ));
+            };
+            // The same group and kind at another version is still declared.
+            let rule = rules
+                .clone()
+                .find(|(rule, _)| rule.kind() == kind && rule.group() == info.group());
+            let method = rule.map(|(_, m)| m).unwrap_or_default();
+            (info, method, rule.is_some())
+        }
+    };
+    match refusal(parent, desired, info.namespaced, declared) {
+        Some(why) => Err(format!(
+            "refused desired {noun} {}: {why}",
+            object::describe(desired)
+        )),
+        None => Ok((info, method)),
+    }
+}
 
 /// Why `child` (whose kind is `child_namespaced` or not, and `declared` in
 /// the controller's rules or not) can't be owned by `parent`; `None` when

@@ -611,38 +611,16 @@ impl ParentController {
             checked.push((api_version, kind, child));
         }
         for (api_version, kind, child) in checked {
-            let declared = self
-                .children
-                .iter()
-                .find(|c| c.info.kind() == kind && c.info.api_version() == api_version);
-            let (info, method, declared) = match declared {
-                Some(c) => (c.info.clone(), c.method, true),
-                None => match self.ctx.resources.resolve_kind(&api_version, &kind).await {
-                    Some(info) => {
-                        // The same group and kind at another version is
-                        // still a declared child.
-                        let rule = self
-                            .children
-                            .iter()
-                            .find(|c| c.info.kind() == kind && c.info.group() == info.group());
-                        let method = rule.map(|c| c.method).unwrap_or_default();
-                        (info, method, rule.is_some())
-                    }
-                    None => {
-                        manage_errors.push(format!(
-                            "discovery: can't find kind {kind} in apiVersion {api_version}"
-                        ));
-                        continue;
-                    }
-                },
+            let rules = self.children.iter().map(|c| (&c.info, c.method));
+            let resolved =
+                ownership::resolve(rules, &self.ctx.resources, parent, &child, "child").await;
+            let (info, method) = match resolved {
+                Ok(resolved) => resolved,
+                Err(err) => {
+                    manage_errors.push(err);
+                    continue;
+                }
             };
-            if let Some(why) = ownership::refusal(parent, &child, info.namespaced, declared) {
-                manage_errors.push(format!(
-                    "refused desired child {}: {why}",
-                    object::describe(&child)
-                ));
-                continue;
-            }
             let key = object::key(&child);
             grouped
                 .entry(type_key(&kind, &api_version))

@@ -553,38 +553,22 @@ impl Decorator {
             checked.push((api_version, kind, attachment));
         }
         for (api_version, kind, attachment) in checked {
-            let declared = self
-                .attachments
-                .iter()
-                .find(|a| a.info.kind() == kind && a.info.api_version() == api_version);
-            let (info, method, declared) = match declared {
-                Some(a) => (a.info.clone(), a.method, true),
-                None => match self.ctx.resources.resolve_kind(&api_version, &kind).await {
-                    Some(info) => {
-                        // The same group and kind at another version is
-                        // still a declared attachment.
-                        let rule = self
-                            .attachments
-                            .iter()
-                            .find(|a| a.info.kind() == kind && a.info.group() == info.group());
-                        let method = rule.map(|a| a.method).unwrap_or_default();
-                        (info, method, rule.is_some())
-                    }
-                    None => {
-                        manage_errors.push(format!(
-                            "discovery: can't find kind {kind} in apiVersion {api_version}"
-                        ));
-                        continue;
-                    }
-                },
+            let rules = self.attachments.iter().map(|a| (&a.info, a.method));
+            let resolved = ownership::resolve(
+                rules,
+                &self.ctx.resources,
+                target,
+                &attachment,
+                "attachment",
+            )
+            .await;
+            let (info, method) = match resolved {
+                Ok(resolved) => resolved,
+                Err(err) => {
+                    manage_errors.push(err);
+                    continue;
+                }
             };
-            if let Some(why) = ownership::refusal(target, &attachment, info.namespaced, declared) {
-                manage_errors.push(format!(
-                    "refused desired attachment {}: {why}",
-                    object::describe(&attachment)
-                ));
-                continue;
-            }
             let key = object::key(&attachment);
             grouped
                 .entry(type_key(&kind, &api_version))
