@@ -150,10 +150,8 @@ impl Real {
         .context("starting the real control plane")?;
         let admin = Arc::new(Rest::with_kube(cluster.client().await?));
         let token = contender_token(&admin).await?;
-        let ca = std::fs::read_to_string(cluster.dir().join("ca.crt"))
-            .context("reading the cluster's CA")?;
         Ok(Real {
-            contender_kubeconfig: token_kubeconfig(cluster.url(), &ca, &token),
+            contender_kubeconfig: cluster.token_kubeconfig(CONTENDER_ACCOUNT, &token),
             cluster,
             audit: Mutex::new(AuditLog::new(log)),
         })
@@ -208,13 +206,4 @@ async fn contender_token(admin: &Rest) -> Result<String> {
         .as_str()
         .map(str::to_owned)
         .context("TokenRequest without status.token")
-}
-
-/// A kubeconfig authenticating with a bearer token.
-fn token_kubeconfig(url: &str, ca_pem: &str, token: &str) -> String {
-    use base64::Engine;
-    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
-    format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {url}\n    certificate-authority-data: {ca}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    namespace: default\n    user: {CONTENDER_ACCOUNT}\ncurrent-context: testbed\npreferences: {{}}\nusers:\n- name: {CONTENDER_ACCOUNT}\n  user:\n    token: {token}\n"
-    )
 }

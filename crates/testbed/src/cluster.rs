@@ -49,6 +49,7 @@ pub struct Options {
 /// A running control plane.
 pub struct RealCluster {
     url: String,
+    ca_pem: String,
     kubeconfig: String,
     kubeconfig_path: PathBuf,
     dir: PathBuf,
@@ -68,16 +69,35 @@ fn write(path: &Path, content: &str) -> Result<(), Error> {
     std::fs::write(path, content).map_err(|e| Error::io(path, e))
 }
 
-/// A kubeconfig with the certificates inline (so it can be copied anywhere).
-pub fn kubeconfig(url: &str, ca_pem: &str, cert_pem: &str, key_pem: &str, user: &str) -> String {
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+/// A kubeconfig for `url` trusting `ca_pem`, whose user `user`
+/// authenticates with `credentials` (the lines under `user:`, indented by
+/// four spaces). Everything is inline, so the file can be copied anywhere.
+fn kubeconfig_with(url: &str, ca_pem: &str, user: &str, credentials: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {url}\n    certificate-authority-data: {}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    namespace: default\n    user: {user}\ncurrent-context: testbed\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: testbed\n  cluster:\n    server: {url}\n    certificate-authority-data: {}\ncontexts:\n- name: testbed\n  context:\n    cluster: testbed\n    namespace: default\n    user: {user}\ncurrent-context: testbed\npreferences: {{}}\nusers:\n- name: {user}\n  user:\n{credentials}",
         b64(ca_pem),
-        b64(cert_pem),
-        b64(key_pem),
     )
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// A kubeconfig authenticating `user` with a client certificate.
+pub fn kubeconfig(url: &str, ca_pem: &str, cert_pem: &str, key_pem: &str, user: &str) -> String {
+    let credentials = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(cert_pem),
+        b64(key_pem)
+    );
+    kubeconfig_with(url, ca_pem, user, &credentials)
+}
+
+/// A kubeconfig authenticating `user` with a bearer token (for example a
+/// ServiceAccount's, from the TokenRequest API).
+pub fn token_kubeconfig(url: &str, ca_pem: &str, user: &str, token: &str) -> String {
+    kubeconfig_with(url, ca_pem, user, &format!("    token: {token}\n"))
 }
 
 impl RealCluster {
@@ -259,6 +279,7 @@ impl RealCluster {
 
         Ok(RealCluster {
             url,
+            ca_pem: pki.ca.cert_pem,
             kubeconfig: admin_kubeconfig,
             kubeconfig_path,
             dir,
@@ -270,6 +291,16 @@ impl RealCluster {
     /// The API server's URL.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The CA certificate (PEM) the API server's certificate chains to.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kubeconfig for this cluster authenticating `user` with `token`.
+    pub fn token_kubeconfig(&self, user: &str, token: &str) -> String {
+        token_kubeconfig(&self.url, &self.ca_pem, user, token)
     }
 
     /// An admin kubeconfig (group `system:masters`), certificates inline.

@@ -128,12 +128,7 @@ async fn serves_the_pinned_release_with_rbac_gc_and_namespaces() {
         .unwrap();
     let token: serde_json::Value = client.request(req).await.unwrap();
     let token = token["status"]["token"].as_str().unwrap().to_owned();
-    let ca = std::fs::read_to_string(cluster.dir().join("ca.crt")).unwrap();
-    let sa_kubeconfig = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: {token}\n",
-        cluster.url(),
-        base64_encode(&ca)
-    );
+    let sa_kubeconfig = cluster.token_kubeconfig("nobody", &token);
     let sa_client = metacontroller_testbed::cluster::client_for(&sa_kubeconfig)
         .await
         .unwrap();
@@ -200,11 +195,6 @@ async fn serves_the_pinned_release_with_rbac_gc_and_namespaces() {
     );
     cluster.stop();
     assert!(pids_of(&dir).is_empty(), "left behind: {:?}", pids_of(&dir));
-}
-
-fn base64_encode(s: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(s)
 }
 
 /// `metacontroller-testbed up`, killed with SIGKILL (no chance to clean up),
