@@ -103,28 +103,23 @@ impl Harness {
             .build();
         // The Metacontroller CRDs.
         let crds: Api<RawObject> = Api::all_with(client.clone(), &crd_resource());
-        let mut names = Vec::new();
+        let mut installed = Vec::new();
         for crd in metacontroller_api::crds() {
+            let version = &crd.spec.versions[0].name;
+            installed.push(ApiResource {
+                group: crd.spec.group.clone(),
+                version: version.clone(),
+                api_version: format!("{}/{version}", crd.spec.group),
+                kind: crd.spec.names.kind.clone(),
+                plural: crd.spec.names.plural.clone(),
+            });
             let value = serde_json::to_value(&crd).unwrap();
-            names.push(value["metadata"]["name"].as_str().unwrap().to_owned());
             crds.create(&PostParams::default(), &RawObject::new(value))
                 .await
                 .expect("install Metacontroller CRDs");
         }
-        // A real server serves a new CRD only once it is Established, and
-        // may answer 404 for a moment after that.
-        for name in names {
-            wait_established(&crds, &name).await;
-        }
-        for crd in metacontroller_api::crds() {
-            let resource = ApiResource {
-                group: crd.spec.group.clone(),
-                version: crd.spec.versions[0].name.clone(),
-                api_version: format!("{}/{}", crd.spec.group, crd.spec.versions[0].name),
-                kind: crd.spec.names.kind.clone(),
-                plural: crd.spec.names.plural.clone(),
-            };
-            wait_until_served(&client, &resource).await;
+        for resource in &installed {
+            wait_crd_served(&client, resource).await;
         }
         let mut registry = prometheus_client::registry::Registry::default();
         let engine = Engine::new(engine_client, config, Some(&mut registry)).spawn();
@@ -174,8 +169,6 @@ impl Harness {
         api.create(&PostParams::default(), &RawObject::new(crd))
             .await
             .expect("create CRD");
-        let name = format!("{plural}.{GROUP}");
-        wait_established(&api, &name).await;
         let resource = ApiResource {
             group: GROUP.into(),
             version: "v1".into(),
@@ -183,7 +176,7 @@ impl Harness {
             kind: kind.into(),
             plural: plural.into(),
         };
-        wait_until_served(&self.client, &resource).await;
+        wait_crd_served(&self.client, &resource).await;
         resource
     }
 
@@ -283,9 +276,21 @@ impl Harness {
     }
 }
 
-/// Waits until `resource` answers a list: a real API server may still
-/// answer 404 for a moment after its CRD is Established.
-async fn wait_until_served(client: &Client, resource: &ApiResource) {
+/// Waits until the CRD of `resource` is `Established` and `resource`
+/// answers a list: a real API server serves a new CRD only once it is
+/// Established, and may still answer 404 for a moment after that.
+pub async fn wait_crd_served(client: &Client, resource: &ApiResource) {
+    let crds: Api<RawObject> = Api::all_with(client.clone(), &crd_resource());
+    let name = format!("{}.{}", resource.plural, resource.group);
+    wait_for("CRD established", || async {
+        let crd = crds.get(&name).await.ok()?;
+        let established = crd.value()["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Established" && c["status"] == "True");
+        established.then_some(())
+    })
+    .await;
     let api: Api<RawObject> = Api::all_with(client.clone(), resource);
     wait_for(&format!("{} served", resource.plural), || async {
         api.list(&ListParams::default().limit(1))
@@ -337,19 +342,6 @@ where
         }
         self.inner.call(request)
     }
-}
-
-/// Waits until the CRD `name` has the condition `Established`.
-pub async fn wait_established(api: &Api<RawObject>, name: &str) {
-    wait_for("CRD established", || async {
-        let crd = api.get(name).await.ok()?;
-        let established = crd.value()["status"]["conditions"]
-            .as_array()?
-            .iter()
-            .any(|c| c["type"] == "Established" && c["status"] == "True");
-        established.then_some(())
-    })
-    .await;
 }
 
 pub fn crd_resource() -> ApiResource {
