@@ -3,7 +3,7 @@
 //! `acceptedNames`, `storedVersions`), and turning them into served
 //! resources. Deleting a CRD goes through the
 //! `customresourcecleanup.apiextensions.k8s.io` finalizer: its objects are
-//! deleted first (see `background`), then the resource leaves discovery.
+//! deleted first (see `lifecycle`), then the resource leaves discovery.
 
 use serde_json::{Value, json};
 
@@ -142,7 +142,7 @@ pub fn prepare(inner: &Inner, old: Option<&Value>, obj: &mut Value) -> ApiResult
     if !stored.iter().any(|v| v == storage[0]) {
         stored.push(json!(storage[0]));
     }
-    let now = crate::objects::now();
+    let now = crate::meta::now();
     let since = |t: &str| -> String {
         old.and_then(|o| o["status"]["conditions"].as_array())
             .and_then(|c| c.iter().find(|c| c["type"] == t && c["status"] == "True"))

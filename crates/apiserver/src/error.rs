@@ -101,6 +101,16 @@ impl ApiError {
         Self::new(Reason::BadRequest, message)
     }
 
+    /// The 404 of a URL that names no served resource or document (the
+    /// real server's mux answers `404 page not found`).
+    pub fn path_not_found() -> Self {
+        Self::new(
+            Reason::NotFound,
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}))
+    }
+
     /// `<resource>[.<group>] "<name>" not found`, as the real server words it.
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
         Self::new(

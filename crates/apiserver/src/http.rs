@@ -3,24 +3,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::response::Response;
-use base64::Engine;
-use http::{HeaderMap, Method, StatusCode, header};
-use imbl::OrdMap;
-use metacontroller_apply::selector::Selector;
+use http::{HeaderMap, Method, header};
 use metacontroller_patch::PatchType;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::discovery;
 use crate::error::{ApiError, ApiResult, Reason};
-use crate::objects::{self, DeleteOptions, Sub, at_version};
-use crate::registry::{GroupResource, ResourceInfo};
-use crate::store::{EventType, Key};
+use crate::meta::{Sub, at_version, key_for};
+use crate::query::{matches, parse_query, selectors, truthy};
+use crate::registry::ResourceInfo;
+use crate::response::{error_response, json_response, value_response};
+use crate::write::{self, DeleteOptions};
 use crate::{Shared, VERSION_MAJOR, VERSION_MINOR};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
@@ -28,27 +25,6 @@ const MAX_BODY: usize = 3 * 1024 * 1024;
 
 pub fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new().fallback(handle).with_state(shared)
-}
-
-fn json_response(code: u16, body: Vec<u8>) -> Response {
-    Response::builder()
-        .status(code)
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn value_response(code: u16, v: &Value) -> Response {
-    json_response(code, serde_json::to_vec(v).unwrap_or_default())
-}
-
-fn error_response(e: &ApiError) -> Response {
-    let mut r = value_response(e.code(), &e.to_status());
-    if let Some(secs) = e.retry_after {
-        r.headers_mut()
-            .insert(header::RETRY_AFTER, secs.to_string().parse().unwrap());
-    }
-    r
 }
 
 /// A parsed request path.
@@ -139,48 +115,6 @@ fn parse_path(path: &str) -> Option<Route> {
     Some(Route::Resource(p))
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 3;
-                }
-                Err(_) => {
-                    out.push(b'%');
-                    i += 1;
-                }
-            },
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn parse_query(q: Option<&str>) -> HashMap<String, String> {
-    let mut m = HashMap::new();
-    for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        m.insert(percent_decode(k), percent_decode(v));
-    }
-    m
-}
-
-fn truthy(q: &HashMap<String, String>, k: &str) -> bool {
-    matches!(q.get(k).map(String::as_str), Some("true" | "1"))
-}
-
 /// The counter key of a request: `verb` and `resource[.group][/sub]`.
 fn counter_resource(p: &ResourcePath) -> String {
     let mut r = if p.group.is_empty() {
@@ -200,7 +134,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
     let Some(route) = parse_path(&path) else {
-        return error_response(&not_found_path());
+        return error_response(&ApiError::path_not_found());
     };
     let accept = parts
         .headers
@@ -241,7 +175,7 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
                 }
             };
             let request = resource_request(&shared, &parts.headers, p, &query, body.clone(), verb);
-            let request = crate::ssa::with_request(&parts.headers, &query, request);
+            let request = crate::managed_fields::with_request(&parts.headers, &query, request);
             // Field validation (`fieldValidation`) of the writes it makes.
             let (result, warnings) =
                 crate::schema::with_request(&parts.method, &parts.headers, &query, body, request)
@@ -254,11 +188,6 @@ async fn handle(State(shared): State<Arc<Shared>>, req: Request) -> Response {
             response
         }
     }
-}
-
-fn not_found_path() -> ApiError {
-    ApiError::new(Reason::NotFound, "the server could not find the requested resource")
-        .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]}))
 }
 
 fn verb_of(method: &Method, p: &ResourcePath, q: &HashMap<String, String>) -> &'static str {
@@ -306,13 +235,13 @@ fn discovery_response(shared: &Shared, route: Route, accept: Option<&str>) -> Re
         Route::GroupsRoot => (discovery::api_group_list(&resources), "application/json"),
         Route::Group(g) => match discovery::api_group(&resources, &g) {
             Some(v) => (v, "application/json"),
-            None => return error_response(&not_found_path()),
+            None => return error_response(&ApiError::path_not_found()),
         },
         Route::GroupVersion(g, v) => match discovery::api_resource_list(&resources, &g, &v) {
             Some(v) => (v, "application/json"),
-            None => return error_response(&not_found_path()),
+            None => return error_response(&ApiError::path_not_found()),
         },
-        _ => return error_response(&not_found_path()),
+        _ => return error_response(&ApiError::path_not_found()),
     };
     Response::builder()
         .status(200)
@@ -342,7 +271,7 @@ fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Resp
             }
             (format!("v3/{g}/{v}"), discovery::CONTENT_TYPE_JSON)
         }
-        _ => return error_response(&not_found_path()),
+        _ => return error_response(&ApiError::path_not_found()),
     };
     let (resources, generation) = {
         let inner = shared.inner.lock();
@@ -366,7 +295,7 @@ fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Resp
             .header(header::CONTENT_TYPE, content_type)
             .body(Body::from(b.to_vec()))
             .unwrap(),
-        None => error_response(&not_found_path()),
+        None => error_response(&ApiError::path_not_found()),
     }
 }
 
@@ -430,9 +359,9 @@ fn resolve(shared: &Shared, p: &ResourcePath) -> ApiResult<ResourceInfo> {
         .resources
         .get(&p.group, &p.version, &p.resource)
         .cloned()
-        .ok_or_else(not_found_path)?;
+        .ok_or_else(ApiError::path_not_found)?;
     if p.namespace.is_some() && !info.namespaced {
-        return Err(not_found_path());
+        return Err(ApiError::path_not_found());
     }
     Ok(info)
 }
@@ -455,7 +384,7 @@ fn sub_of(info: &ResourceInfo, p: &ResourcePath) -> ApiResult<Option<Sub>> {
             Ok(Some(Sub::Finalize))
         }
         Some("scale") if info.scale.is_some() => Ok(None),
-        Some(_) => Err(not_found_path()),
+        Some(_) => Err(ApiError::path_not_found()),
     }
 }
 
@@ -478,7 +407,7 @@ async fn resource_request(
     match (verb, &p.name) {
         ("watch", _) => {
             if p.sub.is_some() {
-                return Err(not_found_path());
+                return Err(ApiError::path_not_found());
             }
             let mut q = q.clone();
             if let Some(name) = &p.name {
@@ -489,13 +418,13 @@ async fn resource_request(
         }
         ("list", _) => {
             if p.sub.is_some() {
-                return Err(not_found_path());
+                return Err(ApiError::path_not_found());
             }
-            list(shared, &info, ns, q, table)
+            crate::list::list(shared, &info, ns, q, table)
         }
         ("get", Some(name)) => {
             let sub = sub_of(&info, &p)?;
-            let key = objects::key_for(&info, ns, name);
+            let key = key_for(&info, ns, name);
             let obj = shared
                 .inner
                 .lock()
@@ -519,7 +448,7 @@ async fn resource_request(
         }
         ("create", None) => {
             if p.sub.is_some() {
-                return Err(not_found_path());
+                return Err(ApiError::path_not_found());
             }
             if info.namespaced && ns.is_none() {
                 return Err(ApiError::method_not_allowed(
@@ -527,7 +456,7 @@ async fn resource_request(
                 ));
             }
             let obj = decode_body(headers, &body)?;
-            let created = objects::create(&mut shared.inner.lock(), &info, ns, obj, dry)?;
+            let created = write::create(&mut shared.inner.lock(), &info, ns, obj, dry)?;
             Ok(json_response(
                 201,
                 serde_json::to_vec(&*created).unwrap_or_default(),
@@ -537,7 +466,7 @@ async fn resource_request(
             let obj = decode_body(headers, &body)?;
             let updated = match sub_of(&info, &p)? {
                 Some(sub) => {
-                    objects::update(&mut shared.inner.lock(), &info, ns, name, obj, sub, dry)?
+                    write::update(&mut shared.inner.lock(), &info, ns, name, obj, sub, dry)?
                 }
                 None => {
                     crate::scale::update_scale(&mut shared.inner.lock(), &info, ns, name, obj, dry)?
@@ -560,7 +489,16 @@ async fn resource_request(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
             if ct.starts_with("application/apply-patch") {
-                return crate::ssa::apply(shared, &info, ns, name, q, &body, p.sub.as_deref(), dry);
+                return crate::server_side_apply::apply(
+                    shared,
+                    &info,
+                    ns,
+                    name,
+                    q,
+                    &body,
+                    p.sub.as_deref(),
+                    dry,
+                );
             }
             let pt = PatchType::from_content_type(ct).ok_or_else(|| {
                 ApiError::new(
@@ -575,7 +513,7 @@ async fn resource_request(
                 ));
             }
             let patched = match sub_of(&info, &p)? {
-                Some(sub) => objects::patch(
+                Some(sub) => write::patch(
                     &mut shared.inner.lock(),
                     &info,
                     ns,
@@ -614,7 +552,7 @@ async fn resource_request(
             }
             let mut opts = DeleteOptions::from_body(&body)?;
             apply_delete_query(&mut opts, q)?;
-            let d = objects::delete(&mut shared.inner.lock(), &info, ns, name, &opts, dry)?;
+            let d = write::delete(&mut shared.inner.lock(), &info, ns, name, &opts, dry)?;
             // 202 only when the object lingers and the client asked for
             // cascading with the deprecated `orphanDependents: false`
             // (k8s.io/apiserver/pkg/endpoints/handlers/delete.go).
@@ -656,7 +594,7 @@ async fn resource_request(
             for o in targets {
                 let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
                 let ons = o["metadata"]["namespace"].as_str().map(str::to_string);
-                match objects::delete(&mut inner, &info, ons.as_deref(), &name, &opts, dry) {
+                match write::delete(&mut inner, &info, ons.as_deref(), &name, &opts, dry) {
                     Ok(d) => items.push(d.object),
                     Err(e) if e.reason == Reason::NotFound => {}
                     Err(e) => return Err(e),
@@ -664,7 +602,10 @@ async fn resource_request(
             }
             let rv = inner.current_rv();
             drop(inner);
-            Ok(json_response(200, list_body(&info, rv, &items, None, None)))
+            Ok(json_response(
+                200,
+                crate::list::list_body(&info, rv, &items, None, None),
+            ))
         }
         _ => Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
@@ -682,327 +623,16 @@ fn returns_deleted_object(info: &ResourceInfo) -> bool {
 
 fn apply_delete_query(opts: &mut DeleteOptions, q: &HashMap<String, String>) -> ApiResult<()> {
     if let Some(p) = q.get("propagationPolicy") {
-        opts.propagation = Some(objects::parse_propagation(p)?);
+        opts.propagation = Some(write::parse_propagation(p)?);
     } else if let Some(o) = q.get("orphanDependents") {
         opts.orphan_dependents = Some(o == "true");
         opts.propagation = Some(if o == "true" {
-            objects::Propagation::Orphan
+            write::Propagation::Orphan
         } else {
-            objects::Propagation::Background
+            write::Propagation::Background
         });
     }
     Ok(())
-}
-
-/// A field selector: `field=value`/`field!=value` terms ANDed.
-#[derive(Clone, Debug, Default)]
-pub struct FieldSelector {
-    terms: Vec<(String, bool, String)>, // (path, equal, value)
-}
-
-impl FieldSelector {
-    pub fn parse(info: &ResourceInfo, s: &str) -> ApiResult<Self> {
-        let mut terms = Vec::new();
-        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (path, eq, value) = if let Some((k, v)) = part.split_once("!=") {
-                (k, false, v)
-            } else if let Some((k, v)) = part.split_once("==") {
-                (k, true, v)
-            } else if let Some((k, v)) = part.split_once('=') {
-                (k, true, v)
-            } else {
-                return Err(ApiError::bad_request(format!(
-                    "invalid field selector: '{part}': expected key=value or key!=value"
-                )));
-            };
-            let path = path.trim();
-            let allowed = path == "metadata.name"
-                || path == "metadata.namespace"
-                || info.selectable_fields.iter().any(|f| f == path);
-            if !allowed {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {path}"
-                )));
-            }
-            terms.push((path.to_string(), eq, value.trim().to_string()));
-        }
-        Ok(Self { terms })
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.terms.is_empty()
-    }
-
-    pub fn matches(&self, obj: &Value) -> bool {
-        self.terms.iter().all(|(path, eq, want)| {
-            let mut cur = obj;
-            for seg in path.split('.') {
-                cur = cur.get(seg).unwrap_or(&Value::Null);
-            }
-            let got = match cur {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            };
-            (got == *want) == *eq
-        })
-    }
-}
-
-pub fn selectors(
-    info: &ResourceInfo,
-    q: &HashMap<String, String>,
-) -> ApiResult<(Selector, FieldSelector)> {
-    let labels = match q.get("labelSelector") {
-        Some(s) => Selector::parse(s)
-            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
-        None => Selector::everything(),
-    };
-    let fields = match q.get("fieldSelector") {
-        Some(s) => FieldSelector::parse(info, s)?,
-        None => FieldSelector::default(),
-    };
-    Ok((labels, fields))
-}
-
-pub fn matches(
-    _info: &ResourceInfo,
-    obj: &Value,
-    labels: &Selector,
-    fields: &FieldSelector,
-) -> bool {
-    (labels.is_everything() || labels.matches(&obj.get("metadata").and_then(|m| m.get("labels"))))
-        && (fields.is_empty() || fields.matches(obj))
-}
-
-/// Serialises a list without cloning its items.
-pub fn list_body(
-    info: &ResourceInfo,
-    rv: u64,
-    items: &[Arc<Value>],
-    cont: Option<&str>,
-    remaining: Option<usize>,
-) -> Vec<u8> {
-    let mut meta = json!({"resourceVersion": rv.to_string()});
-    if let Some(c) = cont {
-        meta["continue"] = json!(c);
-    }
-    if let Some(r) = remaining {
-        meta["remainingItemCount"] = json!(r);
-    }
-    let mut out = Vec::with_capacity(256 + items.len() * 512);
-    out.extend_from_slice(b"{\"kind\":");
-    out.extend_from_slice(&serde_json::to_vec(&info.list_kind).unwrap());
-    out.extend_from_slice(b",\"apiVersion\":");
-    out.extend_from_slice(&serde_json::to_vec(&info.api_version()).unwrap());
-    out.extend_from_slice(b",\"metadata\":");
-    out.extend_from_slice(&serde_json::to_vec(&meta).unwrap());
-    out.extend_from_slice(b",\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut out, &*at_version(item, info));
-    }
-    out.extend_from_slice(b"]}");
-    out
-}
-
-/// A paginated list's frozen view, kept so that `continue` reads a
-/// consistent snapshot as etcd-backed lists do.
-type Snapshot = OrdMap<Key, Arc<Value>>;
-
-pub struct Snapshots {
-    entries: HashMap<(GroupResource, u64), (Instant, Snapshot)>,
-}
-
-/// How long a continue token stays valid (etcd's default compaction interval).
-const SNAPSHOT_TTL: Duration = Duration::from_secs(300);
-const MAX_SNAPSHOTS: usize = 256;
-
-impl Snapshots {
-    pub fn new() -> Self {
-        Self {
-            entries: HashMap::new(),
-        }
-    }
-
-    fn keep(&mut self, gr: &GroupResource, rv: u64, map: OrdMap<Key, Arc<Value>>) {
-        let now = Instant::now();
-        self.entries
-            .retain(|_, (t, _)| now.duration_since(*t) < SNAPSHOT_TTL);
-        if self.entries.len() >= MAX_SNAPSHOTS
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (t, _))| *t)
-                .map(|(k, _)| k.clone())
-        {
-            self.entries.remove(&oldest);
-        }
-        self.entries.entry((gr.clone(), rv)).or_insert((now, map));
-    }
-
-    fn get(&self, gr: &GroupResource, rv: u64) -> Option<OrdMap<Key, Arc<Value>>> {
-        let (t, m) = self.entries.get(&(gr.clone(), rv))?;
-        (t.elapsed() < SNAPSHOT_TTL).then(|| m.clone())
-    }
-}
-
-impl Default for Snapshots {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
-    let v = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": [ns, name]});
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).unwrap())
-}
-
-fn decode_continue(s: &str) -> ApiResult<(u64, Key)> {
-    let bad = || ApiError::bad_request("continue key is not valid: invalid token");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(s.trim_end_matches('='))
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    let rv = v["rv"].as_u64().ok_or_else(bad)?;
-    let ns = v["start"][0].as_str().ok_or_else(bad)?.to_string();
-    let name = v["start"][1].as_str().ok_or_else(bad)?.to_string();
-    Ok((rv, (ns, name)))
-}
-
-fn list(
-    shared: &Shared,
-    info: &ResourceInfo,
-    ns: Option<&str>,
-    q: &HashMap<String, String>,
-    table: bool,
-) -> ApiResult<Response> {
-    let (labels, fields) = selectors(info, q)?;
-    let limit: usize = match q.get("limit").map(String::as_str) {
-        None | Some("") | Some("0") => 0,
-        Some(l) => l
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
-    };
-    let gr = info.group_resource();
-    let (rv, snapshot, start) = match q.get("continue").filter(|c| !c.is_empty()) {
-        Some(token) => {
-            let (rv, start) = decode_continue(token)?;
-            let snap = shared.snapshots.lock().get(&gr, rv).ok_or_else(|| {
-                ApiError::new(
-                    Reason::Expired,
-                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
-                )
-            })?;
-            (rv, snap, Some(start))
-        }
-        None => {
-            let inner = shared.inner.lock();
-            let (rv, snap) = inner.snapshot(&gr).ok_or_else(not_found_path)?;
-            (rv, snap, None)
-        }
-    };
-    let ns_start = ns.map(|n| (n.to_string(), String::new()));
-    let lower = match (&start, &ns_start) {
-        (Some(s), _) => Some(s.clone()),
-        (None, Some(n)) => Some(n.clone()),
-        (None, None) => None,
-    };
-    let iter: Box<dyn Iterator<Item = (&Key, &Arc<Value>)>> = match &lower {
-        Some(l) => Box::new(snapshot.range(l.clone()..)),
-        None => Box::new(snapshot.iter()),
-    };
-    let mut items = Vec::new();
-    let mut next: Option<Key> = None;
-    for (k, v) in iter {
-        if let Some(n) = ns
-            && k.0 != n
-        {
-            break;
-        }
-        if !matches(info, v, &labels, &fields) {
-            continue;
-        }
-        if limit > 0 && items.len() == limit {
-            next = Some(k.clone());
-            break;
-        }
-        items.push(v.clone());
-    }
-    let cont = next.as_ref().map(|(n, name)| encode_continue(rv, n, name));
-    let remaining = match (&next, labels.is_everything() && fields.is_empty()) {
-        (Some(k), true) => Some(
-            snapshot
-                .range(k.clone()..)
-                .take_while(|(key, _)| ns.is_none_or(|n| key.0 == n))
-                .count(),
-        ),
-        _ => None,
-    };
-    if next.is_some() {
-        shared.snapshots.lock().keep(&gr, rv, snapshot.clone());
-    }
-    if table {
-        let items: Vec<Arc<Value>> = items.iter().map(|i| at_version(i, info)).collect();
-        let mut t = crate::table::table(info, &items, cont.as_deref(), false);
-        t["metadata"]["resourceVersion"] = json!(rv.to_string());
-        return Ok(value_response(200, &t));
-    }
-    Ok(json_response(
-        200,
-        list_body(info, rv, &items, cont.as_deref(), remaining),
-    ))
-}
-
-/// Builds a watch event line.
-pub fn event_line(ty: &str, obj: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(256);
-    out.extend_from_slice(b"{\"type\":\"");
-    out.extend_from_slice(ty.as_bytes());
-    out.extend_from_slice(b"\",\"object\":");
-    let _ = serde_json::to_writer(&mut out, obj);
-    out.extend_from_slice(b"}\n");
-    Bytes::from(out)
-}
-
-/// Maps a stored event to what a watcher with these filters sees
-/// (selector transitions turn into ADDED/DELETED, as the watch cache does).
-pub fn visible_type(
-    ty: EventType,
-    prev_matches: Option<bool>,
-    now_matches: bool,
-) -> Option<&'static str> {
-    match ty {
-        EventType::Added => now_matches.then_some("ADDED"),
-        EventType::Deleted => (prev_matches.unwrap_or(now_matches)).then_some("DELETED"),
-        EventType::Modified => match (prev_matches.unwrap_or(false), now_matches) {
-            (true, true) => Some("MODIFIED"),
-            (false, true) => Some("ADDED"),
-            (true, false) => Some("DELETED"),
-            (false, false) => None,
-        },
-    }
-}
-
-/// A streaming body fed from a channel.
-pub fn stream_body(rx: mpsc::Receiver<Bytes>) -> Body {
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
-    });
-    Body::from_stream(stream)
-}
-
-pub fn watch_response(body: Body) -> Response {
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(header::CACHE_CONTROL, "no-cache, private")
-        .body(body)
-        .unwrap()
 }
 
 #[cfg(test)]
@@ -1049,40 +679,5 @@ mod tests {
         assert_eq!(parse_path("/api"), Some(Route::CoreRoot));
         assert_eq!(parse_path("/nonsense/x"), None);
         assert_eq!(parse_path("/api/v1/a/b/c/d"), None);
-    }
-
-    #[test]
-    fn query_decoding() {
-        let q = parse_query(Some("labelSelector=app%3Dweb%2Ctier+in+%28a%29&limit=5"));
-        assert_eq!(q["labelSelector"], "app=web,tier in (a)");
-        assert_eq!(q["limit"], "5");
-    }
-
-    #[test]
-    fn continue_tokens_round_trip() {
-        let t = encode_continue(42, "ns", "b");
-        assert_eq!(
-            decode_continue(&t).unwrap(),
-            (42, ("ns".into(), "b".into()))
-        );
-        assert!(decode_continue("!!").is_err());
-    }
-
-    #[test]
-    fn selector_transitions_match_the_watch_cache() {
-        assert_eq!(
-            visible_type(EventType::Modified, Some(true), false),
-            Some("DELETED")
-        );
-        assert_eq!(
-            visible_type(EventType::Modified, Some(false), true),
-            Some("ADDED")
-        );
-        assert_eq!(visible_type(EventType::Modified, Some(false), false), None);
-        assert_eq!(visible_type(EventType::Added, None, false), None);
-        assert_eq!(
-            visible_type(EventType::Deleted, Some(true), true),
-            Some("DELETED")
-        );
     }
 }

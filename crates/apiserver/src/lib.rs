@@ -22,23 +22,28 @@
 //! ([`ApiServer::faults`]) or over HTTP (`/admin/*`, with [`Config::admin`]).
 
 mod admin;
-pub mod background;
 pub mod builtins;
 pub mod crd;
 pub mod discovery;
 pub mod error;
 pub mod faults;
 mod http;
-pub mod objects;
+mod lifecycle;
+mod list;
+mod managed_fields;
+pub mod meta;
 pub mod persist;
 mod protobuf;
+mod query;
 pub mod registry;
+mod response;
 mod scale;
 pub mod schema;
-mod ssa;
+mod server_side_apply;
 pub mod store;
 mod table;
 mod watch;
+pub mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -192,7 +197,7 @@ pub struct Shared {
     pub inner: Mutex<store::Inner>,
     pub counters: Counters,
     pub faults: Faults,
-    snapshots: Mutex<http::Snapshots>,
+    snapshots: Mutex<list::Snapshots>,
     docs: http::DocCache,
     /// Bumping it ends every open watch stream.
     watch_closer: tokio_watch::Sender<u64>,
@@ -245,7 +250,7 @@ impl ApiServer {
             if inner.get(&gr, &(String::new(), ns.to_string())).is_some() {
                 continue;
             }
-            objects::create(
+            write::create(
                 &mut inner,
                 &ns_info,
                 None,
@@ -259,7 +264,7 @@ impl ApiServer {
             inner: Mutex::new(inner),
             counters: Counters::default(),
             faults: Faults::default(),
-            snapshots: Mutex::new(http::Snapshots::new()),
+            snapshots: Mutex::new(list::Snapshots::new()),
             docs: http::DocCache::default(),
             watch_closer: tokio_watch::channel(0).0,
             address: addr.to_string(),
@@ -278,7 +283,7 @@ impl ApiServer {
         }
         let mut tasks = vec![
             tokio::spawn(serve(listener, router, tls, stop_rx)),
-            tokio::spawn(background::run(shared.clone(), bg_rx)),
+            tokio::spawn(lifecycle::run(shared.clone(), bg_rx)),
         ];
         if let Some(p) = &persistence {
             tasks.push(tokio::spawn(persist::run_compactor(

@@ -9,9 +9,10 @@ use metacontroller_patch::PatchType;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};
-use crate::objects::{self, Sub};
+use crate::meta::{Sub, key_for};
 use crate::registry::ResourceInfo;
 use crate::store::Inner;
+use crate::write;
 
 fn get_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
     let mut cur = obj;
@@ -86,7 +87,7 @@ pub fn update_scale(
     scale: Value,
     dry_run: bool,
 ) -> ApiResult<Arc<Value>> {
-    let key = objects::key_for(info, ns, name);
+    let key = key_for(info, ns, name);
     let current = inner
         .get(&info.group_resource(), &key)
         .cloned()
@@ -119,7 +120,7 @@ pub fn update_scale(
         obj["metadata"]["resourceVersion"] = json!(rv);
     }
     set_path(&mut obj, &s.spec_replicas_path, json!(replicas));
-    objects::update(inner, info, ns, name, obj, Sub::Main, dry_run)
+    write::update(inner, info, ns, name, obj, Sub::Main, dry_run)
 }
 
 /// PATCH /scale: the patch applies to the Scale view.
@@ -132,13 +133,13 @@ pub fn patch_scale(
     patch: &[u8],
     dry_run: bool,
 ) -> ApiResult<Arc<Value>> {
-    let key = objects::key_for(info, ns, name);
+    let key = key_for(info, ns, name);
     let current = inner
         .get(&info.group_resource(), &key)
         .cloned()
         .ok_or_else(|| ApiError::not_found(&info.group, &info.plural, name))?;
     let scale = to_scale(info, &current)?;
     let patched = metacontroller_patch::apply_patch(pt, "autoscaling", "Scale", &scale, patch)
-        .map_err(|e| objects::patch_error(info, name, e))?;
+        .map_err(|e| write::patch_error(info, name, e))?;
     update_scale(inner, info, ns, name, patched, dry_run)
 }

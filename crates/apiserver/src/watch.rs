@@ -8,17 +8,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::Shared;
 use crate::error::{ApiError, ApiResult, Reason};
-use crate::http::{
-    FieldSelector, event_line, matches, selectors, stream_body, visible_type, watch_response,
-};
-use crate::objects::at_version;
+use crate::meta::at_version;
+use crate::query::{FieldSelector, matches, selectors};
 use crate::registry::ResourceInfo;
+use crate::response::{stream_body, watch_response};
+use crate::store::EventType;
 use metacontroller_apply::selector::Selector;
 
 /// Default watch length when the client gives no `timeoutSeconds`
@@ -260,5 +261,58 @@ struct WatchGuard(Arc<Shared>);
 impl Drop for WatchGuard {
     fn drop(&mut self) {
         self.0.counters.watch_ended();
+    }
+}
+
+/// Builds a watch event line.
+pub fn event_line(ty: &str, obj: &Value) -> Bytes {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"type\":\"");
+    out.extend_from_slice(ty.as_bytes());
+    out.extend_from_slice(b"\",\"object\":");
+    let _ = serde_json::to_writer(&mut out, obj);
+    out.extend_from_slice(b"}\n");
+    Bytes::from(out)
+}
+
+/// Maps a stored event to what a watcher with these filters sees
+/// (selector transitions turn into ADDED/DELETED, as the watch cache does).
+pub fn visible_type(
+    ty: EventType,
+    prev_matches: Option<bool>,
+    now_matches: bool,
+) -> Option<&'static str> {
+    match ty {
+        EventType::Added => now_matches.then_some("ADDED"),
+        EventType::Deleted => (prev_matches.unwrap_or(now_matches)).then_some("DELETED"),
+        EventType::Modified => match (prev_matches.unwrap_or(false), now_matches) {
+            (true, true) => Some("MODIFIED"),
+            (false, true) => Some("ADDED"),
+            (true, false) => Some("DELETED"),
+            (false, false) => None,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selector_transitions_match_the_watch_cache() {
+        assert_eq!(
+            visible_type(EventType::Modified, Some(true), false),
+            Some("DELETED")
+        );
+        assert_eq!(
+            visible_type(EventType::Modified, Some(false), true),
+            Some("ADDED")
+        );
+        assert_eq!(visible_type(EventType::Modified, Some(false), false), None);
+        assert_eq!(visible_type(EventType::Added, None, false), None);
+        assert_eq!(
+            visible_type(EventType::Deleted, Some(true), true),
+            Some("DELETED")
+        );
     }
 }

@@ -1,237 +1,45 @@
-//! Server-side apply (`PATCH` with `application/apply-patch+yaml`) and the
-//! `metadata.managedFields` bookkeeping of every other write
-//! (`k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager` and
-//! `k8s.io/apimachinery/pkg/util/managedfields`).
+//! Server-side apply (`PATCH` with `application/apply-patch+yaml`,
+//! `k8s.io/apiserver/pkg/endpoints/handlers/patch.go` and
+//! `k8s.io/apiserver/pkg/endpoints/handlers/fieldmanager`): the applied
+//! configuration is merged into the live object and the field manager is
+//! recorded as owning what it applied.
 //!
-//! The field-set algebra lives in [`metacontroller_patch::managed`]; this
-//! module adds what the API server decides:
+//! The field-set algebra lives in [`metacontroller_patch::managed`] and the
+//! ownership record of ordinary writes in [`crate::managed_fields`]; this
+//! module adds what an apply decides:
 //!
-//! * who the manager is: the `fieldManager` query parameter, otherwise the
-//!   user agent up to its first `/` (`kubectl`, `kube-rs`, ...); writes the
-//!   server makes by itself are recorded as `kube-apiserver` (creates) or
-//!   `kube-controller-manager` (updates);
-//! * which fields a subresource resets: `status` for writes to an object
-//!   with a status subresource, everything but `status` for `/status`;
+//! * the `fieldManager` it requires and the `force` it honours, with
+//!   conflicts answered as `409` naming the other managers' fields;
 //! * the upgrade path from client-side apply: `kubectl` applying over an
 //!   object that carries `kubectl.kubernetes.io/last-applied-configuration`
 //!   may take over the fields that annotation describes, and keeps the
 //!   annotation up to date;
-//! * ownership tracking starts at creation; an object without
-//!   `managedFields` (or whose `managedFields` were reset with `[]`) is not
-//!   tracked again until it is applied to, when a `before-first-apply`
-//!   manager takes everything already there.
+//! * an object never applied to before gets a `before-first-apply` manager
+//!   owning everything already there.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::response::Response;
-use http::{HeaderMap, header};
+use http::header;
 use metacontroller_patch::managed::{
-    self, ApplyError, Conflicts, FieldPath, FieldSet, ManagedFields, ManagerId, Type,
+    self, ApplyError, Conflicts, FieldSet, ManagedFields, ManagerId, Type,
 };
 use serde_json::{Map, Value, json};
 
 use crate::Shared;
 use crate::error::{ApiError, ApiResult, Reason};
-use crate::objects::{self, Sub};
+use crate::managed_fields::{
+    Applying, MAX_MANAGER_LEN, ignored, managed_fields_of, subresource_name, type_of,
+    without_managed_fields,
+};
+use crate::meta::{self, Sub};
 use crate::registry::ResourceInfo;
+use crate::write;
 
 /// The annotation client-side `kubectl apply` keeps its configuration in.
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// The longest field manager name Kubernetes accepts.
-const MAX_MANAGER_LEN: usize = 128;
-
-tokio::task_local! {
-    /// The field manager of the request being served.
-    static REQUEST_MANAGER: String;
-}
-
-thread_local! {
-    /// The `managedFields` an apply computed, handed to the write that
-    /// commits it (create and update run synchronously under the lock).
-    static APPLYING: RefCell<Option<Option<Value>>> = const { RefCell::new(None) };
-}
-
-/// Serves `fut` with the field manager of the request (`fieldManager`
-/// query parameter or user agent) known to the writes it makes.
-pub(crate) async fn with_request<F: Future>(
-    headers: &HeaderMap,
-    query: &HashMap<String, String>,
-    fut: F,
-) -> F::Output {
-    REQUEST_MANAGER
-        .scope(request_manager(headers, query), fut)
-        .await
-}
-
-fn request_manager(headers: &HeaderMap, query: &HashMap<String, String>) -> String {
-    if let Some(m) = query.get("fieldManager").filter(|m| !m.is_empty()) {
-        return m.clone();
-    }
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mut out = String::new();
-    for c in ua.split('/').next().unwrap_or("").chars() {
-        if c.is_control() {
-            continue;
-        }
-        if out.len() + c.len_utf8() > MAX_MANAGER_LEN {
-            break;
-        }
-        out.push(c);
-    }
-    // A request without a user agent is recorded as `unknown`, as
-    // kube-apiserver does (k8s.io/apiserver/pkg/endpoints/handlers/rest.go,
-    // `managerOrUserAgent`).
-    if out.is_empty() {
-        out.push_str("unknown");
-    }
-    out
-}
-
-/// How field management sees objects of a resource.
-fn type_of(info: &ResourceInfo) -> Type<'_> {
-    if info.crd {
-        Type::custom_resource(info.schema.as_ref())
-    } else {
-        Type::builtin(&info.group, &info.kind)
-    }
-}
-
-/// The fields a write through `sub` resets (and that nobody owns through it).
-fn ignored(info: &ResourceInfo, sub: Sub) -> FieldSet {
-    match sub {
-        Sub::Main if info.status => FieldSet::from_paths([FieldPath::fields(&["status"])]),
-        Sub::Status => FieldSet::from_paths([FieldPath::fields(&["spec"])]),
-        _ => FieldSet::new(),
-    }
-}
-
-fn subresource_name(sub: Sub) -> &'static str {
-    match sub {
-        Sub::Main => "",
-        Sub::Status => "status",
-        Sub::Finalize => "finalize",
-    }
-}
-
-fn managed_fields_of(obj: &Value) -> Option<&Value> {
-    obj.get("metadata")?.get("managedFields")
-}
-
-fn without_managed_fields(obj: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
-    }
-    o
-}
-
-fn set_managed_fields(obj: &mut Value, mf: Option<Value>) {
-    let Some(obj) = obj.as_object_mut() else {
-        return;
-    };
-    match mf {
-        Some(mf) => {
-            let meta = obj
-                .entry("metadata")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Some(m) = meta.as_object_mut() {
-                m.insert("managedFields".into(), mf);
-            }
-        }
-        None => {
-            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-                m.remove("managedFields");
-            }
-        }
-    }
-}
-
-/// Records `metadata.managedFields` for a write about to be committed:
-/// `old` is the stored object (`None` for a create), `new` the object to
-/// store, after the write's own rules (subresource, system fields,
-/// defaulting) have run. The write of an apply gets the fields the apply
-/// computed; any other write is an `Update` by the request's manager.
-pub(crate) fn track_write(info: &ResourceInfo, old: Option<&Value>, new: &mut Value, sub: Sub) {
-    if let Some(applied) = APPLYING.with(|a| a.borrow_mut().take()) {
-        set_managed_fields(new, applied);
-        return;
-    }
-    if old.is_some_and(|o| o == new) {
-        // Nothing changes, so nobody's fields do.
-        return;
-    }
-    let manager = REQUEST_MANAGER.try_with(Clone::clone).unwrap_or_else(|_| {
-        if old.is_none() {
-            "kube-apiserver"
-        } else {
-            "kube-controller-manager"
-        }
-        .to_string()
-    });
-    let old_mf = old.and_then(managed_fields_of);
-    let live = || ManagedFields::decode(old_mf).unwrap_or_default();
-    // The object is compared without its managedFields.
-    let requested = new
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-        .and_then(|m| m.remove("managedFields"));
-    let managed = if sub != Sub::Main {
-        // Subresources cannot set managedFields.
-        live()
-    } else if ManagedFields::is_reset(requested.as_ref()) {
-        ManagedFields::new()
-    } else if requested.as_ref() == old_mf {
-        live()
-    } else {
-        match ManagedFields::decode(requested.as_ref()) {
-            Ok(m) if !m.is_empty() => m,
-            _ => live(),
-        }
-    };
-    if managed.is_empty() && old.is_some() {
-        // Not tracked: tracking resumes at the next apply.
-        return;
-    }
-    let version = info.api_version();
-    // The old object keeps its managedFields: nobody owns them, so their
-    // removal changes nobody's fields.
-    let out = managed::update(
-        old,
-        new,
-        type_of(info),
-        &managed,
-        &ManagerId::update(&manager, &version, subresource_name(sub)),
-        &version,
-        &ignored(info, sub),
-        &objects::now(),
-    );
-    set_managed_fields(new, out.encode());
-}
-
-/// Hands the `managedFields` of an apply to the write committing it, for as
-/// long as the guard lives.
-struct Applying;
-
-impl Applying {
-    fn start(mf: Option<Value>) -> Self {
-        APPLYING.with(|a| *a.borrow_mut() = Some(mf));
-        Applying
-    }
-}
-
-impl Drop for Applying {
-    fn drop(&mut self) {
-        APPLYING.with(|a| *a.borrow_mut() = None);
-    }
-}
 
 fn patch_options_invalid(field: &str, reason: &str, message: &str) -> ApiError {
     ApiError::new(
@@ -490,15 +298,15 @@ pub fn apply(
     let ignored = ignored(info, sub);
     let subresource = subresource_name(sub);
     let applier = ManagerId::apply(manager, subresource);
-    let now = objects::now();
+    let now = meta::now();
 
     let mut inner = shared.inner.lock();
-    let key = objects::key_for(info, ns, name);
+    let key = meta::key_for(info, ns, name);
     let stored = inner.get(&info.group_resource(), &key).cloned();
     if stored.is_none() && sub != Sub::Main {
         return Err(ApiError::not_found(&info.group, &info.plural, name));
     }
-    let live_full = stored.as_ref().map(|s| objects::at_version(s, info));
+    let live_full = stored.as_ref().map(|s| meta::at_version(s, info));
     let live = live_full
         .as_deref()
         .map(without_managed_fields)
@@ -578,11 +386,11 @@ pub fn apply(
             if let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) {
                 meta.insert("name".into(), Value::String(name.to_string()));
             }
-            let created = objects::create(&mut inner, info, ns, object, dry_run)?;
+            let created = write::create(&mut inner, info, ns, object, dry_run)?;
             Ok(object_response(201, &created))
         }
         Some(_) => {
-            let updated = objects::update(&mut inner, info, ns, name, object, sub, dry_run)?;
+            let updated = write::update(&mut inner, info, ns, name, object, sub, dry_run)?;
             Ok(object_response(200, &updated))
         }
     }
@@ -591,29 +399,6 @@ pub fn apply(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn managers_come_from_the_query_or_the_user_agent() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::USER_AGENT,
-            "kubectl/v1.33.0 (linux/amd64) kubernetes/abc"
-                .parse()
-                .unwrap(),
-        );
-        let mut q = HashMap::new();
-        assert_eq!(request_manager(&headers, &q), "kubectl");
-        q.insert("fieldManager".to_string(), "kubectl-edit".to_string());
-        assert_eq!(request_manager(&headers, &q), "kubectl-edit");
-        q.insert("fieldManager".to_string(), String::new());
-        headers.insert(header::USER_AGENT, "x".repeat(300).parse().unwrap());
-        assert_eq!(request_manager(&headers, &q).len(), MAX_MANAGER_LEN);
-        // kube-apiserver records a request without a user agent as `unknown`.
-        assert_eq!(
-            request_manager(&HeaderMap::new(), &HashMap::new()),
-            "unknown"
-        );
-    }
 
     #[test]
     fn booleans_parse_like_go() {

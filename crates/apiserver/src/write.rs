@@ -12,19 +12,10 @@ use serde_json::{Map, Value, json};
 use crate::builtins::{annotations_bump_generation, tracks_generation};
 use crate::crd;
 use crate::error::{ApiError, ApiResult, Reason};
+use crate::managed_fields::track_write;
+use crate::meta::{Sub, annotations, at_version, key_for, now};
 use crate::registry::ResourceInfo;
 use crate::store::{FOREGROUND_FINALIZER, Inner, Key, ORPHAN_FINALIZER, finalizers, is_deleting};
-
-/// Which part of an object a write addresses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Sub {
-    /// The object itself (status changes ignored when a status subresource exists).
-    Main,
-    /// `/status`: only `.status` changes.
-    Status,
-    /// `/finalize` of a namespace: only `.spec.finalizers` changes.
-    Finalize,
-}
 
 /// `propagationPolicy` of a delete.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,13 +79,6 @@ pub fn parse_propagation(p: &str) -> ApiResult<Propagation> {
     }
 }
 
-/// RFC 3339 with second precision, as `metav1.Time` marshals.
-pub fn now() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
-}
-
 fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.get("metadata").is_some_and(Value::is_object) {
         obj["metadata"] = json!({});
@@ -104,19 +88,6 @@ fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
 
 fn meta_str<'a>(obj: &'a Value, field: &str) -> Option<&'a str> {
     obj.get("metadata")?.get(field)?.as_str()
-}
-
-/// The object as served at `info`'s version (custom resources are stored at
-/// their storage version and converted with the `None` strategy: only
-/// `apiVersion` changes).
-pub fn at_version(obj: &Arc<Value>, info: &ResourceInfo) -> Arc<Value> {
-    let want = info.api_version();
-    if obj.get("apiVersion").and_then(Value::as_str) == Some(want.as_str()) {
-        return obj.clone();
-    }
-    let mut o = (**obj).clone();
-    o["apiVersion"] = Value::String(want);
-    Arc::new(o)
 }
 
 fn storage_api_version(info: &ResourceInfo) -> String {
@@ -377,7 +348,7 @@ pub fn create(
     }
     crate::schema::check(info, &name, &obj, None)?;
     prepare_kind(inner, info, None, &mut obj)?;
-    crate::ssa::track_write(info, None, &mut obj, Sub::Main);
+    track_write(info, None, &mut obj, Sub::Main);
     if dry_run {
         return Ok(Arc::new(obj));
     }
@@ -553,24 +524,6 @@ pub fn patch_error(
         }
         e => ApiError::bad_request(e.to_string()),
     }
-}
-
-pub fn key_for(info: &ResourceInfo, url_ns: Option<&str>, name: &str) -> Key {
-    let ns = if info.namespaced {
-        url_ns.unwrap_or("").to_string()
-    } else {
-        String::new()
-    };
-    (ns, name.to_string())
-}
-
-/// `metadata.annotations`, an empty map counting as none (Kubernetes compares
-/// them with `equality.Semantic`, for which nil and empty maps are equal).
-fn annotations(obj: &Value) -> Option<&Map<String, Value>> {
-    obj.get("metadata")
-        .and_then(|m| m.get("annotations"))
-        .and_then(Value::as_object)
-        .filter(|a| !a.is_empty())
 }
 
 fn strip_for_generation(obj: &Value, status_sub: bool) -> Value {
@@ -760,7 +713,7 @@ fn commit_update(
             .unwrap_or(0);
         meta_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
-    crate::ssa::track_write(info, Some(old), &mut new, sub);
+    track_write(info, Some(old), &mut new, sub);
     // An empty finalizer list is omitted, as Go's `omitempty` serialises it.
     if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut)
         && m.get("finalizers")
