@@ -11,7 +11,6 @@ use http::{HeaderMap, Method, header};
 use metacontroller_patch::PatchType;
 use serde_json::{Value, json};
 
-use crate::discovery;
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::meta::{Sub, at_version, key_for};
 use crate::query::{matches, parse_query, selectors, truthy};
@@ -19,6 +18,7 @@ use crate::registry::ResourceInfo;
 use crate::response::{error_response, json_response, value_response};
 use crate::write::{self, DeleteOptions};
 use crate::{Shared, VERSION_MAJOR, VERSION_MINOR};
+use crate::{discovery, negotiate, openapi};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
 const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -220,16 +220,16 @@ pub fn version_info() -> Value {
 
 fn discovery_response(shared: &Shared, route: Route, accept: Option<&str>) -> Response {
     let resources = shared.inner.lock().resources.list.clone();
-    let format = discovery::negotiate(accept);
-    let legacy = matches!(format, discovery::DiscoveryFormat::Legacy);
+    let format = negotiate::negotiate(accept);
+    let legacy = matches!(format, negotiate::DiscoveryFormat::Legacy);
     let (body, ct) = match route {
         Route::CoreRoot if !legacy => (
             discovery::aggregated(&resources, true, &format),
-            discovery::content_type(&format),
+            negotiate::content_type(&format),
         ),
         Route::GroupsRoot if !legacy => (
             discovery::aggregated(&resources, false, &format),
-            discovery::content_type(&format),
+            negotiate::content_type(&format),
         ),
         Route::CoreRoot => (discovery::api_versions(&shared.address), "application/json"),
         Route::GroupsRoot => (discovery::api_group_list(&resources), "application/json"),
@@ -252,8 +252,8 @@ fn discovery_response(shared: &Shared, route: Route, accept: Option<&str>) -> Re
 
 fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Response {
     let (key, content_type) = match &route {
-        Route::OpenApiV2 => match discovery::negotiate_openapi_v2(accept) {
-            Some(f) => (format!("v2/{f:?}"), discovery::openapi_v2_content_type(&f)),
+        Route::OpenApiV2 => match negotiate::negotiate_openapi_v2(accept) {
+            Some(f) => (format!("v2/{f:?}"), negotiate::openapi_v2_content_type(&f)),
             None => {
                 return error_response(&ApiError::new(
                     Reason::NotAcceptable,
@@ -261,15 +261,15 @@ fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Resp
                 ));
             }
         },
-        Route::OpenApiV3Root => ("v3".to_string(), discovery::CONTENT_TYPE_JSON),
+        Route::OpenApiV3Root => ("v3".to_string(), negotiate::CONTENT_TYPE_JSON),
         Route::OpenApiV3(g, v) => {
-            if !discovery::accepts_json(accept) {
+            if !negotiate::accepts_json(accept) {
                 return error_response(&ApiError::new(
                     Reason::NotAcceptable,
                     "only application/json is supported for OpenAPI v3 documents",
                 ));
             }
-            (format!("v3/{g}/{v}"), discovery::CONTENT_TYPE_JSON)
+            (format!("v3/{g}/{v}"), negotiate::CONTENT_TYPE_JSON)
         }
         _ => return error_response(&ApiError::path_not_found()),
     };
@@ -278,14 +278,14 @@ fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Resp
         (inner.resources.list.clone(), inner.resources.generation)
     };
     let body = shared.docs.get_or_build(generation, &key, || match &route {
-        Route::OpenApiV2 if content_type == discovery::CONTENT_TYPE_JSON => {
-            Some(serde_json::to_vec(&discovery::openapi_v2(&resources)).unwrap_or_default())
+        Route::OpenApiV2 if content_type == negotiate::CONTENT_TYPE_JSON => {
+            Some(serde_json::to_vec(&openapi::openapi_v2(&resources)).unwrap_or_default())
         }
-        Route::OpenApiV2 => Some(discovery::openapi_v2_protobuf(&resources)),
+        Route::OpenApiV2 => Some(openapi::openapi_v2_protobuf(&resources)),
         Route::OpenApiV3Root => {
-            Some(serde_json::to_vec(&discovery::openapi_v3_root(&resources)).unwrap_or_default())
+            Some(serde_json::to_vec(&openapi::openapi_v3_root(&resources)).unwrap_or_default())
         }
-        Route::OpenApiV3(g, v) => discovery::openapi_v3_group_version(&resources, g, v)
+        Route::OpenApiV3(g, v) => openapi::openapi_v3_group_version(&resources, g, v)
             .map(|d| serde_json::to_vec(&d).unwrap_or_default()),
         _ => None,
     });

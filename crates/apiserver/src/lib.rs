@@ -24,14 +24,18 @@
 mod admin;
 pub mod builtins;
 pub mod crd;
-pub mod discovery;
+mod discovery;
 pub mod error;
 pub mod faults;
+#[cfg(test)]
+mod fixtures;
 mod http;
 mod lifecycle;
 mod list;
 mod managed_fields;
 pub mod meta;
+mod negotiate;
+mod openapi;
 pub mod persist;
 mod protobuf;
 mod query;
