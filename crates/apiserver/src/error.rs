@@ -6,24 +6,40 @@ use serde_json::{Value, json};
 /// The `reason` field of a failed `Status` (`metav1.StatusReason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reason {
+    /// 404: the object or URL does not exist.
     NotFound,
+    /// 409: a create names an object that exists.
     AlreadyExists,
+    /// 409: a precondition or resourceVersion does not match.
     Conflict,
+    /// 422: the object fails validation.
     Invalid,
+    /// 400: the request cannot be understood.
     BadRequest,
+    /// 410: a watch position older than the kept history.
     Gone,
+    /// 410: a `continue` token older than the kept snapshots.
     Expired,
+    /// 405: the verb is not served for this resource.
     MethodNotAllowed,
+    /// 406: no representation the `Accept` header allows.
     NotAcceptable,
+    /// 415: a body type the verb does not take.
     UnsupportedMediaType,
+    /// 429: retry after the time given.
     TooManyRequests,
+    /// 403: refused (e.g. a write into a terminating namespace).
     Forbidden,
+    /// 500.
     InternalError,
+    /// 503: retry after the time given.
     ServiceUnavailable,
+    /// 504.
     Timeout,
 }
 
 impl Reason {
+    /// The reason as the `Status` spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::NotFound => "NotFound",
@@ -44,6 +60,7 @@ impl Reason {
         }
     }
 
+    /// The HTTP status code of the reason.
     pub fn code(self) -> u16 {
         match self {
             Reason::NotFound => 404,
@@ -67,7 +84,9 @@ impl Reason {
 #[derive(Clone, Debug, thiserror::Error)]
 #[error("{reason:?}: {message}")]
 pub struct ApiError {
+    /// The `reason` of the Status.
     pub reason: Reason,
+    /// The `message` of the Status, worded as the real server words it.
     pub message: String,
     /// `details` of the Status (`name`, `group`, `kind`, `causes`, ...).
     pub details: Option<Value>,
@@ -78,6 +97,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// An error with this reason and message and no details.
     pub fn new(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             reason,
@@ -88,15 +108,18 @@ impl ApiError {
         }
     }
 
+    /// Sets the `details` of the Status.
     pub fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
     }
 
+    /// The HTTP status code answered.
     pub fn code(&self) -> u16 {
         self.code.unwrap_or(self.reason.code())
     }
 
+    /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(Reason::BadRequest, message)
     }
@@ -120,6 +143,7 @@ impl ApiError {
         .with_details(details(name, group, resource))
     }
 
+    /// `<resource>[.<group>] "<name>" already exists`.
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
         Self::new(
             Reason::AlreadyExists,
@@ -140,6 +164,7 @@ impl ApiError {
         .with_details(details(name, group, resource))
     }
 
+    /// The conflict of a write based on an outdated resourceVersion.
     pub fn stale(group: &str, resource: &str, name: &str) -> Self {
         Self::conflict(
             group,
@@ -171,14 +196,17 @@ impl ApiError {
         Self::new(Reason::Invalid, message).with_details(details)
     }
 
+    /// 405 MethodNotAllowed.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
         Self::new(Reason::MethodNotAllowed, message)
     }
 
+    /// 410 Gone.
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(Reason::Gone, message)
     }
 
+    /// 500 InternalError.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(Reason::InternalError, message)
     }
@@ -215,6 +243,7 @@ fn qualified(group: &str, resource: &str) -> String {
     }
 }
 
+/// The result of anything that answers a request.
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// `Status.details` naming an object. `group` is omitted when empty, as the

@@ -12,8 +12,11 @@ use crate::error::{ApiError, Reason};
 pub enum FaultKind {
     /// Wait this long, then serve normally.
     Latency(Duration),
-    /// 429 TooManyRequests with `Retry-After`.
-    TooManyRequests { retry_after_seconds: u64 },
+    /// 429 TooManyRequests with `Retry-After: retry_after_seconds`.
+    TooManyRequests {
+        /// The `Retry-After` value.
+        retry_after_seconds: u64,
+    },
     /// 409 Conflict.
     Conflict,
     /// 500 InternalError.
@@ -26,14 +29,18 @@ pub enum FaultKind {
 /// counter form (`pods`, `deployments.apps`, `widgets.example.com/status`).
 #[derive(Clone, Debug)]
 pub struct Fault {
+    /// The verb matched (`get`, `list`, `watch`, `create`, ...), or any.
     pub verb: Option<String>,
+    /// The resource matched, in counter form, or any.
     pub resource: Option<String>,
+    /// What a matching request gets.
     pub kind: FaultKind,
     /// How many requests it applies to; `None` = until cleared.
     pub times: Option<u64>,
 }
 
 impl Fault {
+    /// A rule matching every request until cleared.
     pub fn new(kind: FaultKind) -> Self {
         Self {
             verb: None,
@@ -43,16 +50,19 @@ impl Fault {
         }
     }
 
+    /// Matches only requests with this verb.
     pub fn verb(mut self, verb: &str) -> Self {
         self.verb = Some(verb.to_string());
         self
     }
 
+    /// Matches only requests for this resource (counter form).
     pub fn resource(mut self, resource: &str) -> Self {
         self.resource = Some(resource.to_string());
         self
     }
 
+    /// Applies to the next `n` matching requests only.
     pub fn times(mut self, n: u64) -> Self {
         self.times = Some(n);
         self
@@ -71,10 +81,12 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Adds a rule; rules are tried in the order added.
     pub fn add(&self, fault: Fault) {
         self.rules.lock().push(fault);
     }
 
+    /// Removes every rule.
     pub fn clear(&self) {
         self.rules.lock().clear();
     }

@@ -21,9 +21,11 @@
 //! log and snapshots ([`persist`]). Faults can be injected from code
 //! ([`ApiServer::faults`]) or over HTTP (`/admin/*`, with [`Config::admin`]).
 
+#![warn(missing_docs)]
+
 mod admin;
-pub mod builtins;
-pub mod crd;
+mod builtins;
+mod crd;
 mod discovery;
 pub mod error;
 pub mod faults;
@@ -33,7 +35,7 @@ mod http;
 mod lifecycle;
 mod list;
 mod managed_fields;
-pub mod meta;
+mod meta;
 mod negotiate;
 mod openapi;
 pub mod persist;
@@ -47,7 +49,7 @@ mod server_side_apply;
 pub mod store;
 mod table;
 mod watch;
-pub mod write;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -65,8 +67,10 @@ pub use error::{ApiError, Reason};
 pub use faults::{Fault, FaultKind, Faults};
 pub use registry::{GroupResource, ResourceInfo};
 
-/// The Kubernetes version the server reports (and whose semantics it follows).
+/// The Kubernetes major version the server reports (it follows the
+/// semantics of that release).
 pub const VERSION_MAJOR: &str = "1";
+/// The minor version the server reports.
 pub const VERSION_MINOR: &str = "33";
 
 /// Server settings.
@@ -105,11 +109,15 @@ impl Default for Config {
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
+    /// The listening socket cannot be opened.
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// Why it failed.
         source: std::io::Error,
     },
     #[error("cannot generate the TLS certificate: {0}")]
+    /// The self-signed certificate cannot be made.
     Tls(String),
     /// The data directory cannot be used: unreadable, locked by another
     /// server, or damaged somewhere other than a torn final write (the error
@@ -198,8 +206,11 @@ impl Counters {
 
 /// State shared by all requests and background tasks.
 pub struct Shared {
+    /// The store, behind the one lock every write takes.
     pub inner: Mutex<store::Inner>,
+    /// Requests seen so far.
     pub counters: Counters,
+    /// Faults injected into matching requests.
     pub faults: Faults,
     snapshots: Mutex<list::Snapshots>,
     docs: http::DocCache,
@@ -305,6 +316,7 @@ impl ApiServer {
         })
     }
 
+    /// The address the server listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -324,10 +336,12 @@ impl ApiServer {
         self.ca_pem.as_deref()
     }
 
+    /// Requests seen so far, by verb and resource.
     pub fn counters(&self) -> &Counters {
         &self.shared.counters
     }
 
+    /// The fault rules; adding one affects the next matching request.
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
     }
@@ -372,6 +386,7 @@ impl ApiServer {
         )
     }
 
+    /// Writes [`ApiServer::kubeconfig`] to `path`.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;

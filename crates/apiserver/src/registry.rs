@@ -8,11 +8,14 @@ use serde_json::Value;
 /// A group and a plural resource name, version-independent (the storage key).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupResource {
+    /// API group; empty for the core group.
     pub group: String,
+    /// Plural resource name.
     pub resource: String,
 }
 
 impl GroupResource {
+    /// The group-resource of `group` and plural `resource`.
     pub fn new(group: &str, resource: &str) -> Self {
         Self {
             group: group.to_string(),
@@ -58,14 +61,21 @@ impl ScaleInfo {
 pub struct ResourceInfo {
     /// API group; empty for the core group.
     pub group: String,
+    /// API version (`v1`, `v1beta1`).
     pub version: String,
     /// Plural resource name, e.g. `deployments`.
     pub plural: String,
+    /// Singular resource name, e.g. `deployment`.
     pub singular: String,
+    /// Kind of the objects, e.g. `Deployment`.
     pub kind: String,
+    /// Kind of a list of them, e.g. `DeploymentList`.
     pub list_kind: String,
+    /// Objects live in namespaces (otherwise cluster-scoped).
     pub namespaced: bool,
+    /// Short names kubectl accepts (`deploy`).
     pub short_names: Vec<String>,
+    /// Categories it belongs to (`all`).
     pub categories: Vec<String>,
     /// Verbs as discovery lists them (`create`, `delete`, `deletecollection`,
     /// `get`, `list`, `patch`, `update`, `watch`).
@@ -98,6 +108,7 @@ impl ResourceInfo {
         }
     }
 
+    /// The version-independent storage key.
     pub fn group_resource(&self) -> GroupResource {
         GroupResource::new(&self.group, &self.plural)
     }

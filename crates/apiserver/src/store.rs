@@ -22,25 +22,34 @@ pub type Key = (String, String);
 /// A reference to one stored object.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ObjRef {
+    /// The object's resource.
     pub gr: GroupResource,
+    /// Its namespace; empty when cluster-scoped.
     pub namespace: String,
+    /// Its name.
     pub name: String,
 }
 
 impl ObjRef {
+    /// The store key (namespace, name).
     pub fn key(&self) -> Key {
         (self.namespace.clone(), self.name.clone())
     }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The type of a watch event.
 pub enum EventType {
+    /// The object was created.
     Added,
+    /// The object was changed.
     Modified,
+    /// The object was removed.
     Deleted,
 }
 
 impl EventType {
+    /// The event type as a watch stream spells it.
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::Added => "ADDED",
@@ -53,7 +62,9 @@ impl EventType {
 /// One change to one object, as kept in a table's history.
 #[derive(Clone, Debug)]
 pub struct Event {
+    /// The resourceVersion of the change.
     pub rv: u64,
+    /// What happened.
     pub ty: EventType,
     /// The object after the change (for deletes: its last state, carrying the
     /// resourceVersion of the deletion, as etcd-backed watches report it).
@@ -75,8 +86,11 @@ impl Event {
 /// A durable record of one committed write, for persistence.
 #[derive(Clone, Debug)]
 pub struct WriteRecord<'a> {
+    /// The resourceVersion of the write.
     pub rv: u64,
+    /// The object's resource.
     pub gr: &'a GroupResource,
+    /// The object's key.
     pub key: &'a Key,
     /// `None` for a removal.
     pub object: Option<&'a Value>,
@@ -84,13 +98,14 @@ pub struct WriteRecord<'a> {
 
 /// Receives every committed write, in order, before it becomes visible.
 pub trait WriteLog: Send {
+    /// Records one write; an error fails the write.
     fn append(&mut self, record: &WriteRecord<'_>) -> std::io::Result<()>;
 }
 
-/// Work for the background controllers (garbage collector, namespace and CRD
+/// Work for the lifecycle controllers (garbage collector, namespace and CRD
 /// cleanup), derived from committed writes.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Background {
+pub enum LifecycleWork {
     /// An object with this uid is gone: its dependents may be orphans now.
     OwnerRemoved(String),
     /// An object is being deleted with `orphan` or `foregroundDeletion`.
@@ -103,7 +118,9 @@ pub enum Background {
     CrdDeleting(String),
 }
 
+/// The objects of one resource, with the history watches read from.
 pub struct Table {
+    /// The objects, ordered by key (namespace, name).
     pub objects: OrdMap<Key, Arc<Value>>,
     history: VecDeque<Event>,
     /// Every event with a resourceVersion greater than this is in `history`.
@@ -126,12 +143,14 @@ impl Table {
 /// kept history.
 #[derive(Debug, Clone, Copy)]
 pub struct TooOld {
+    /// The oldest resourceVersion still in the history.
     pub oldest: u64,
 }
 
 /// The served resources, indexed.
 #[derive(Clone, Default)]
 pub struct Resources {
+    /// Every served resource at every served version, in priority order.
     pub list: Arc<Vec<ResourceInfo>>,
     /// Distinct for every distinct set (a process-wide counter), so caches
     /// derived from the set can tell when it changed.
@@ -141,6 +160,7 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// Indexes `list`.
     pub fn new(list: Vec<ResourceInfo>) -> Self {
         let mut by_gvr = HashMap::new();
         let mut by_gr = HashMap::new();
@@ -159,6 +179,7 @@ impl Resources {
         }
     }
 
+    /// The resource served at this group, version and plural name.
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceInfo> {
         self.by_gvr
             .get(&(group.to_string(), version.to_string(), plural.to_string()))
@@ -185,16 +206,18 @@ pub struct Inner {
     uids: HashMap<String, ObjRef>,
     /// owner uid → objects whose ownerReferences name it.
     dependents: HashMap<String, BTreeSet<ObjRef>>,
+    /// The served resources.
     pub resources: Resources,
     history_limit: usize,
     log: Option<Box<dyn WriteLog>>,
-    background: mpsc::UnboundedSender<Background>,
+    background: mpsc::UnboundedSender<LifecycleWork>,
 }
 
 fn metadata(obj: &Value) -> Option<&serde_json::Map<String, Value>> {
     obj.get("metadata").and_then(Value::as_object)
 }
 
+/// `metadata.uid`.
 pub fn uid_of(obj: &Value) -> Option<&str> {
     metadata(obj)?.get("uid")?.as_str()
 }
@@ -212,6 +235,7 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `metadata.finalizers`.
 pub fn finalizers(obj: &Value) -> Vec<&str> {
     metadata(obj)
         .and_then(|m| m.get("finalizers"))
@@ -220,20 +244,25 @@ pub fn finalizers(obj: &Value) -> Vec<&str> {
         .unwrap_or_default()
 }
 
+/// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
     metadata(obj)
         .and_then(|m| m.get("deletionTimestamp"))
         .is_some_and(|v| !v.is_null())
 }
 
+/// The finalizer of a delete with `propagationPolicy: Orphan`.
 pub const ORPHAN_FINALIZER: &str = "orphan";
+/// The finalizer of a delete with `propagationPolicy: Foreground`.
 pub const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
 
 impl Inner {
+    /// An empty store serving `resources`, keeping `history_limit` events per
+    /// resource and sending lifecycle work to `background`.
     pub fn new(
         resources: Resources,
         history_limit: usize,
-        background: mpsc::UnboundedSender<Background>,
+        background: mpsc::UnboundedSender<LifecycleWork>,
     ) -> Self {
         let mut inner = Self {
             rv: 0,
@@ -257,6 +286,7 @@ impl Inner {
         inner
     }
 
+    /// Sends every later write to `log` before it becomes visible.
     pub fn set_log(&mut self, log: Box<dyn WriteLog>) {
         self.log = Some(log);
     }
@@ -266,10 +296,12 @@ impl Inner {
         self.rv = self.rv.max(rv);
     }
 
+    /// The resourceVersion of the last write.
     pub fn current_rv(&self) -> u64 {
         self.rv
     }
 
+    /// Creates the table of `gr` if it does not exist.
     pub fn ensure_table(&mut self, gr: &GroupResource) {
         let rv = self.rv;
         self.tables
@@ -288,23 +320,28 @@ impl Inner {
         }
     }
 
+    /// The table of `gr`.
     pub fn table(&self, gr: &GroupResource) -> Option<&Table> {
         self.tables.get(gr)
     }
 
+    /// One stored object.
     pub fn get(&self, gr: &GroupResource, key: &Key) -> Option<&Arc<Value>> {
         self.tables.get(gr)?.objects.get(key)
     }
 
+    /// The object with this uid, if it exists.
     pub fn lookup_uid(&self, uid: &str) -> Option<&ObjRef> {
         self.uids.get(uid)
     }
 
+    /// The object with this uid, with its reference.
     pub fn get_by_uid(&self, uid: &str) -> Option<(&ObjRef, &Arc<Value>)> {
         let r = self.uids.get(uid)?;
         Some((r, self.get(&r.gr, &r.key())?))
     }
 
+    /// The objects whose ownerReferences name `uid`.
     pub fn dependents_of(&self, uid: &str) -> Vec<ObjRef> {
         self.dependents
             .get(uid)
@@ -328,6 +365,7 @@ impl Inner {
         }
     }
 
+    /// Every table's resource.
     pub fn table_names(&self) -> Vec<GroupResource> {
         self.tables.keys().cloned().collect()
     }
@@ -337,6 +375,7 @@ impl Inner {
         Some((self.rv, self.tables.get(gr)?.objects.clone()))
     }
 
+    /// A receiver woken with the resourceVersion of each write to `gr`.
     pub fn subscribe(&self, gr: &GroupResource) -> Option<watch::Receiver<u64>> {
         Some(self.tables.get(gr)?.tx.subscribe())
     }
@@ -528,7 +567,7 @@ impl Inner {
                     if let Some(uid) = uid_of(prev)
                         && self.dependents.contains_key(uid)
                     {
-                        work.push(Background::OwnerRemoved(uid.to_string()));
+                        work.push(LifecycleWork::OwnerRemoved(uid.to_string()));
                     }
                     // A dependent went away: owners waiting in the foreground
                     // may be able to finish.
@@ -537,7 +576,7 @@ impl Inner {
                             && is_deleting(o)
                             && finalizers(o).contains(&FOREGROUND_FINALIZER)
                         {
-                            work.push(Background::OwnerDeleting(oref.clone()));
+                            work.push(LifecycleWork::OwnerDeleting(oref.clone()));
                         }
                     }
                 }
@@ -546,15 +585,15 @@ impl Inner {
                 if is_deleting(obj) {
                     let f = finalizers(obj);
                     if f.contains(&ORPHAN_FINALIZER) || f.contains(&FOREGROUND_FINALIZER) {
-                        work.push(Background::OwnerDeleting(me()));
+                        work.push(LifecycleWork::OwnerDeleting(me()));
                     }
                     if gr.group.is_empty() && gr.resource == "namespaces" {
-                        work.push(Background::NamespaceDeleting(key.1.clone()));
+                        work.push(LifecycleWork::NamespaceDeleting(key.1.clone()));
                     }
                     if gr.group == "apiextensions.k8s.io"
                         && gr.resource == "customresourcedefinitions"
                     {
-                        work.push(Background::CrdDeleting(key.1.clone()));
+                        work.push(LifecycleWork::CrdDeleting(key.1.clone()));
                     }
                 }
                 let owners = owner_uids(obj);
@@ -562,7 +601,7 @@ impl Inner {
                     && prev.map(owner_uids).as_ref() != Some(&owners)
                     && owners.iter().any(|u| !self.uids.contains_key(u))
                 {
-                    work.push(Background::CheckOwners(me()));
+                    work.push(LifecycleWork::CheckOwners(me()));
                 }
             }
         }
@@ -577,7 +616,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn inner() -> (Inner, mpsc::UnboundedReceiver<Background>) {
+    fn inner() -> (Inner, mpsc::UnboundedReceiver<LifecycleWork>) {
         let (tx, rx) = mpsc::unbounded_channel();
         (Inner::new(Resources::default(), 3, tx), rx)
     }
@@ -643,13 +682,19 @@ mod tests {
         );
         assert_eq!(s.dependents_of("o").len(), 1);
         s.remove(&gr(), &owner_key);
-        assert_eq!(rx.try_recv().unwrap(), Background::OwnerRemoved("o".into()));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            LifecycleWork::OwnerRemoved("o".into())
+        );
         // A dependent created for a missing owner is checked.
         s.put(
             &gr(),
             ("ns".into(), "dep2".into()),
             json!({"metadata": {"uid": "d2", "ownerReferences": [{"uid": "missing"}]}}),
         );
-        assert!(matches!(rx.try_recv().unwrap(), Background::CheckOwners(_)));
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            LifecycleWork::CheckOwners(_)
+        ));
     }
 }

@@ -10,7 +10,7 @@
 //!   `APIResourceList` from `k8s.io/apimachinery/pkg/apis/meta/v1/types.go`.
 //!   Subresources are listed as `parent/sub` entries; `scale` answers with
 //!   `autoscaling/v1` `Scale`.
-//! * **Aggregated discovery** ([`aggregated`]) (`/api` and `/apis` only): client-go asks for it
+//! * **Aggregated discovery** ([`aggregated`](mod@aggregated)) (`/api` and `/apis` only): client-go asks for it
 //!   first (`k8s.io/client-go/discovery/discovery_client.go`, `acceptDiscoveryFormats`;
 //!   v2beta1 only up to 1.29, v2 first from 1.30) and recognises it solely by the
 //!   `g`, `v` and `as` parameters of the response Content-Type (`ContentTypeIsGVK`).

@@ -9,7 +9,7 @@
 //!   objects are deleted, then `customresourcecleanup.apiextensions.k8s.io`
 //!   is removed.
 //!
-//! Work arrives from committed writes (see `store::Background`); items that
+//! Work arrives from committed writes (see [`LifecycleWork`]); items that
 //! cannot finish yet (waiting for finalizers elsewhere) are retried.
 
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 
 use crate::Shared;
 use crate::registry::{GroupResource, ResourceInfo};
-use crate::store::{Background, Inner, ObjRef};
+use crate::store::{Inner, LifecycleWork, ObjRef};
 use crate::write::{self, DeleteOptions, Propagation};
 
 mod crd_cleanup;
@@ -27,8 +27,8 @@ mod gc;
 mod namespace;
 
 /// Runs until the channel closes.
-pub async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Background>) {
-    let mut pending: Vec<Background> = Vec::new();
+pub async fn run(shared: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<LifecycleWork>) {
+    let mut pending: Vec<LifecycleWork> = Vec::new();
     loop {
         if pending.is_empty() {
             match rx.recv().await {
@@ -84,20 +84,20 @@ pub(crate) fn delete_ref(inner: &mut Inner, r: &ObjRef, uid: Option<&str>, polic
 }
 
 /// Processes one work item; `true` when it is finished.
-fn process(inner: &mut Inner, work: &Background) -> bool {
+fn process(inner: &mut Inner, work: &LifecycleWork) -> bool {
     match work {
-        Background::OwnerRemoved(uid) => {
+        LifecycleWork::OwnerRemoved(uid) => {
             for dep in inner.dependents_of(uid) {
                 gc::collect_if_orphaned(inner, &dep);
             }
             true
         }
-        Background::CheckOwners(r) => {
+        LifecycleWork::CheckOwners(r) => {
             gc::collect_if_orphaned(inner, r);
             true
         }
-        Background::OwnerDeleting(r) => gc::owner_deleting(inner, r),
-        Background::NamespaceDeleting(name) => namespace::namespace_deleting(inner, name),
-        Background::CrdDeleting(name) => crd_cleanup::crd_deleting(inner, name),
+        LifecycleWork::OwnerDeleting(r) => gc::owner_deleting(inner, r),
+        LifecycleWork::NamespaceDeleting(name) => namespace::namespace_deleting(inner, name),
+        LifecycleWork::CrdDeleting(name) => crd_cleanup::crd_deleting(inner, name),
     }
 }

@@ -6,7 +6,7 @@
 //! limits, `enum`, `default`, `example`, header and form parameters) are not
 //! encoded.
 //!
-//! The bytes are written with the shared [`Writer`](crate::protobuf::wire::Writer).
+//! The bytes are written with the shared [`Writer`].
 
 use crate::protobuf::wire::Writer;
 

@@ -4,7 +4,7 @@
 //!
 //! # Durability
 //!
-//! The store hands every committed write to [`WriteLog::append`] under its
+//! The store hands every committed write to [`WriteLog::append`](crate::store::WriteLog::append) under its
 //! lock, before the write becomes visible to any reader or watcher. The
 //! record is encoded into one buffer and handed to the kernel with a single
 //! `write(2)`: once that returns, a crash or `kill -9` of the process loses
@@ -72,9 +72,9 @@
 //!
 //! # Files
 //!
-//! [`format`] encodes and decodes the files (with the checksum of [`crc`]),
-//! [`directory`] keeps the open data directory (appending, compacting), and
-//! [`restore`](mod@restore) puts what was loaded into a fresh store.
+//! `format` encodes and decodes the files (with the checksum of `crc`),
+//! `directory` keeps the open data directory (appending, compacting), and
+//! `restore` puts what was loaded into a fresh store.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -125,6 +125,7 @@ pub enum Durability {
 /// Persistence settings.
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// How far an acknowledged write is guaranteed to survive.
     pub durability: Durability,
     /// Snapshot when the active log segment reaches this many bytes (and at
     /// least the size of the last snapshot).
@@ -144,15 +145,29 @@ impl Default for Options {
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: io::Error },
-    #[error("{}: corrupt at byte offset {offset}: {reason}", path.display())]
-    Corrupt {
+    /// A file or directory cannot be read or written.
+    Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    #[error("{}: corrupt at byte offset {offset}: {reason}", path.display())]
+    /// A file is damaged other than by a torn final write.
+    Corrupt {
+        /// The damaged file.
+        path: PathBuf,
+        /// Where the damage starts.
         offset: u64,
+        /// What is wrong there.
         reason: String,
     },
     #[error("{}: the data directory is in use by another server", path.display())]
-    Locked { path: PathBuf },
+    /// Another server holds the lock file.
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
 }
 
 pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PersistError + '_ {

@@ -4,7 +4,7 @@ use tokio::sync::mpsc;
 
 use crate::registry::GroupResource;
 use crate::store::{
-    Background, FOREGROUND_FINALIZER, Inner, ORPHAN_FINALIZER, ObjRef, finalizers, is_deleting,
+    FOREGROUND_FINALIZER, Inner, LifecycleWork, ORPHAN_FINALIZER, ObjRef, finalizers, is_deleting,
     owner_uids,
 };
 
@@ -16,7 +16,11 @@ use super::format::*;
 /// pending for the loaded objects (terminating namespaces and CRDs,
 /// deletions waiting on dependents, dangling owner references) is queued
 /// again.
-pub fn restore(inner: &mut Inner, loaded: Loaded, background: &mpsc::UnboundedSender<Background>) {
+pub fn restore(
+    inner: &mut Inner,
+    loaded: Loaded,
+    background: &mpsc::UnboundedSender<LifecycleWork>,
+) {
     let restored: std::collections::BTreeSet<GroupResource> =
         loaded.objects.iter().map(|(gr, _, _)| gr.clone()).collect();
     for (gr, key, obj) in loaded.objects {
@@ -46,20 +50,20 @@ pub fn restore(inner: &mut Inner, loaded: Loaded, background: &mpsc::UnboundedSe
             if is_deleting(&obj) {
                 let f = finalizers(&obj);
                 if f.contains(&ORPHAN_FINALIZER) || f.contains(&FOREGROUND_FINALIZER) {
-                    work.push(Background::OwnerDeleting(me()));
+                    work.push(LifecycleWork::OwnerDeleting(me()));
                 }
                 if gr.group.is_empty() && gr.resource == "namespaces" {
-                    work.push(Background::NamespaceDeleting(name.clone()));
+                    work.push(LifecycleWork::NamespaceDeleting(name.clone()));
                 }
                 if gr == crate::crd::crd_gr() {
-                    work.push(Background::CrdDeleting(name.clone()));
+                    work.push(LifecycleWork::CrdDeleting(name.clone()));
                 }
             }
             if owner_uids(&obj)
                 .iter()
                 .any(|u| inner.lookup_uid(u).is_none())
             {
-                work.push(Background::CheckOwners(me()));
+                work.push(LifecycleWork::CheckOwners(me()));
             }
         }
     }

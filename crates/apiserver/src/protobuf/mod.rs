@@ -11,7 +11,7 @@
 //! The envelope is the 4-byte magic `k8s\0` followed by a `runtime.Unknown`
 //! message: `typeMeta` (1: `apiVersion` 1, `kind` 2), `raw` (2: the object's
 //! own message), `contentEncoding` (3) and `contentType` (4). The object's
-//! message is read with the tables in [`SCHEMA`], which give for each message
+//! message is read with the tables of [`tables`], which give for each message
 //! the field numbers of `k8s.io/api` and the JSON names and Go `omitempty`
 //! rules of the corresponding Go structs, so that the JSON produced is the
 //! JSON that `encoding/json` would have produced from the same Go value:

@@ -13,7 +13,7 @@
 //! * [`apply_defaults`] fills in `default:` values
 //!   (`pkg/apiserver/schema/defaulting`), including inside array items and
 //!   `additionalProperties`, and for `null` in non-nullable fields;
-//! * [`validate`] / [`validate_update`] check the OpenAPI value
+//! * [`validate`](validate()) / [`validate_update`] check the OpenAPI value
 //!   constraints (`pkg/apiserver/validation`, kube-openapi's validators):
 //!   types, `nullable`, `x-kubernetes-int-or-string`, `required`, `enum`,
 //!   bounds, lengths, `pattern`, the common string `format`s, item counts,
@@ -31,10 +31,10 @@
 //! duplicate fields of the body as an error (`Strict`), as `Warning`
 //! headers (`Warn`) or not at all (`Ignore`).
 //!
-//! Files: [`prune`](mod@prune), [`default`](mod@default), [`validate`](mod@validate) (with
-//! the string `format`s in [`format`]), the Go spellings of values in error
-//! messages in [`go_text`], duplicate fields of a body in [`duplicates`], and
-//! the per-request field validation in [`field_validation`].
+//! Files: `prune`, `default`, `validate` (with
+//! the string `format`s in `format`), the Go spellings of values in error
+//! messages in `go_text`, duplicate fields of a body in `duplicates`, and
+//! the per-request field validation in `field_validation`.
 
 use serde_json::Value;
 

@@ -14,13 +14,19 @@ use super::*;
 /// What is wrong with a field (`field.ErrorType`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViolationKind {
+    /// A required field is missing.
     Required,
+    /// The value breaks a constraint (bounds, pattern, format, ...).
     Invalid,
     /// The value is not of the schema's type.
     TypeInvalid,
+    /// The value is not one of the `enum` values.
     NotSupported,
+    /// A string or list is longer than allowed.
     TooLong,
+    /// A list or object has more items or properties than allowed.
     TooMany,
+    /// An item repeats in a `set` list or a `map` list key.
     Duplicate,
 }
 
@@ -53,11 +59,13 @@ impl ViolationKind {
 /// One validation error of one field.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SchemaViolation {
+    /// What is wrong.
     pub kind: ViolationKind,
     /// Path of the field (`spec.replicas`, `spec.ports[1].name`).
     pub field: String,
     /// The offending value as Kubernetes prints it, when it is printed.
     pub value: Option<String>,
+    /// Why, as the real server explains it (may be empty).
     pub detail: String,
 }
 
