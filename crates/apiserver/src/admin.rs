@@ -24,9 +24,9 @@ use http::header;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::error::ApiError;
 use crate::faults::{Fault, FaultKind};
+use crate::state::Shared;
 
 pub fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()

@@ -16,8 +16,9 @@ use crate::meta::{Sub, at_version, key_for};
 use crate::query::{matches, parse_query, selectors, truthy};
 use crate::registry::ResourceInfo;
 use crate::response::{error_response, json_response, value_response};
+use crate::state::Shared;
+use crate::version::{VERSION_MAJOR, VERSION_MINOR};
 use crate::write::{self, DeleteOptions};
-use crate::{Shared, VERSION_MAJOR, VERSION_MINOR};
 use crate::{discovery, negotiate, openapi};
 
 /// Largest accepted request body (the real server's limit is 3 MiB).
@@ -296,38 +297,6 @@ fn openapi_response(shared: &Shared, route: Route, accept: Option<&str>) -> Resp
             .body(Body::from(b.to_vec()))
             .unwrap(),
         None => error_response(&ApiError::path_not_found()),
-    }
-}
-
-/// OpenAPI documents, built once per set of served resources (they are
-/// pure functions of it and costly to build).
-#[derive(Default)]
-pub struct DocCache {
-    entries: parking_lot::Mutex<(u64, HashMap<String, Option<Bytes>>)>,
-}
-
-impl DocCache {
-    fn get_or_build(
-        &self,
-        generation: u64,
-        key: &str,
-        build: impl FnOnce() -> Option<Vec<u8>>,
-    ) -> Option<Bytes> {
-        {
-            let e = self.entries.lock();
-            if e.0 == generation
-                && let Some(v) = e.1.get(key)
-            {
-                return v.clone();
-            }
-        }
-        let built = build().map(Bytes::from);
-        let mut e = self.entries.lock();
-        if e.0 != generation {
-            *e = (generation, HashMap::new());
-        }
-        e.1.insert(key.to_string(), built.clone());
-        built
     }
 }
 

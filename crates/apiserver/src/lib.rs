@@ -25,6 +25,7 @@
 
 mod admin;
 mod builtins;
+mod caches;
 mod crd;
 mod discovery;
 pub mod error;
@@ -46,16 +47,16 @@ mod response;
 mod scale;
 pub mod schema;
 mod server_side_apply;
+mod state;
 pub mod store;
 mod table;
+mod version;
 mod watch;
 mod write;
 
-use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::Mutex;
 use serde_json::json;
@@ -67,11 +68,8 @@ pub use error::{ApiError, Reason};
 pub use faults::{Fault, FaultKind, Faults};
 pub use registry::{GroupResource, ResourceInfo};
 
-/// The Kubernetes major version the server reports (it follows the
-/// semantics of that release).
-pub const VERSION_MAJOR: &str = "1";
-/// The minor version the server reports.
-pub const VERSION_MINOR: &str = "33";
+pub use state::{Counters, Shared, WRITE_VERBS};
+pub use version::{VERSION_MAJOR, VERSION_MINOR};
 
 /// Server settings.
 #[derive(Clone, Debug)]
@@ -108,115 +106,22 @@ impl Default for Config {
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr}: {source}")]
     /// The listening socket cannot be opened.
+    #[error("cannot listen on {addr}: {source}")]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// Why it failed.
         source: std::io::Error,
     },
-    #[error("cannot generate the TLS certificate: {0}")]
     /// The self-signed certificate cannot be made.
+    #[error("cannot generate the TLS certificate: {0}")]
     Tls(String),
     /// The data directory cannot be used: unreadable, locked by another
     /// server, or damaged somewhere other than a torn final write (the error
     /// names the file and byte offset).
     #[error("cannot load the data directory: {0}")]
     Persistence(#[from] persist::PersistError),
-}
-
-/// Request counters by verb and resource, readable from tests.
-#[derive(Default)]
-pub struct Counters {
-    by_key: Mutex<HashMap<(String, String), u64>>,
-    watches: AtomicI64,
-}
-
-/// The verbs that write.
-pub const WRITE_VERBS: &[&str] = &["create", "update", "patch", "delete", "deletecollection"];
-
-impl Counters {
-    fn inc(&self, verb: &str, resource: &str) {
-        *self
-            .by_key
-            .lock()
-            .entry((verb.to_string(), resource.to_string()))
-            .or_default() += 1;
-    }
-
-    fn watch_started(&self) {
-        self.watches.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn watch_ended(&self) {
-        self.watches.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    /// Requests seen for `verb` on `resource` (`pods`, `deployments.apps`,
-    /// `widgets.example.com/status`, ...).
-    pub fn get(&self, verb: &str, resource: &str) -> u64 {
-        self.by_key
-            .lock()
-            .get(&(verb.to_string(), resource.to_string()))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// Every counter, keyed `(verb, resource)`.
-    pub fn snapshot(&self) -> BTreeMap<(String, String), u64> {
-        self.by_key
-            .lock()
-            .iter()
-            .map(|(k, v)| (k.clone(), *v))
-            .collect()
-    }
-
-    /// All write requests (any resource).
-    pub fn writes(&self) -> u64 {
-        self.by_key
-            .lock()
-            .iter()
-            .filter(|((verb, _), _)| WRITE_VERBS.contains(&verb.as_str()))
-            .map(|(_, v)| *v)
-            .sum()
-    }
-
-    /// Watches currently open.
-    pub fn open_watches(&self) -> i64 {
-        self.watches.load(Ordering::Relaxed)
-    }
-
-    fn render(&self) -> String {
-        let mut out = String::from(
-            "# HELP apiserver_request_total Requests by verb and resource.\n# TYPE apiserver_request_total counter\n",
-        );
-        for ((verb, res), n) in self.snapshot() {
-            out.push_str(&format!(
-                "apiserver_request_total{{verb=\"{verb}\",resource=\"{res}\"}} {n}\n"
-            ));
-        }
-        out.push_str(&format!(
-            "# TYPE apiserver_open_watches gauge\napiserver_open_watches {}\n",
-            self.open_watches()
-        ));
-        out
-    }
-}
-
-/// State shared by all requests and background tasks.
-pub struct Shared {
-    /// The store, behind the one lock every write takes.
-    pub inner: Mutex<store::Inner>,
-    /// Requests seen so far.
-    pub counters: Counters,
-    /// Faults injected into matching requests.
-    pub faults: Faults,
-    snapshots: Mutex<list::Snapshots>,
-    docs: http::DocCache,
-    /// Bumping it ends every open watch stream.
-    watch_closer: tokio_watch::Sender<u64>,
-    address: String,
 }
 
 /// A running server. Dropping it stops it.
@@ -279,8 +184,8 @@ impl ApiServer {
             inner: Mutex::new(inner),
             counters: Counters::default(),
             faults: Faults::default(),
-            snapshots: Mutex::new(list::Snapshots::new()),
-            docs: http::DocCache::default(),
+            snapshots: Mutex::new(caches::Snapshots::new()),
+            docs: caches::DocCache::default(),
             watch_closer: tokio_watch::channel(0).0,
             address: addr.to_string(),
         });

@@ -4,19 +4,17 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::response::Response;
 use base64::Engine;
-use imbl::OrdMap;
 use serde_json::{Value, json};
 
-use crate::Shared;
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::meta::at_version;
 use crate::query::{matches, selectors};
-use crate::registry::{GroupResource, ResourceInfo};
+use crate::registry::ResourceInfo;
 use crate::response::{json_response, value_response};
+use crate::state::Shared;
 use crate::store::Key;
 
 /// Serialises a list without cloning its items.
@@ -50,53 +48,6 @@ pub fn list_body(
     }
     out.extend_from_slice(b"]}");
     out
-}
-
-/// A paginated list's frozen view, kept so that `continue` reads a
-/// consistent snapshot as etcd-backed lists do.
-type Snapshot = OrdMap<Key, Arc<Value>>;
-
-pub struct Snapshots {
-    entries: HashMap<(GroupResource, u64), (Instant, Snapshot)>,
-}
-
-/// How long a continue token stays valid (etcd's default compaction interval).
-const SNAPSHOT_TTL: Duration = Duration::from_secs(300);
-const MAX_SNAPSHOTS: usize = 256;
-
-impl Snapshots {
-    pub fn new() -> Self {
-        Self {
-            entries: HashMap::new(),
-        }
-    }
-
-    fn keep(&mut self, gr: &GroupResource, rv: u64, map: OrdMap<Key, Arc<Value>>) {
-        let now = Instant::now();
-        self.entries
-            .retain(|_, (t, _)| now.duration_since(*t) < SNAPSHOT_TTL);
-        if self.entries.len() >= MAX_SNAPSHOTS
-            && let Some(oldest) = self
-                .entries
-                .iter()
-                .min_by_key(|(_, (t, _))| *t)
-                .map(|(k, _)| k.clone())
-        {
-            self.entries.remove(&oldest);
-        }
-        self.entries.entry((gr.clone(), rv)).or_insert((now, map));
-    }
-
-    fn get(&self, gr: &GroupResource, rv: u64) -> Option<OrdMap<Key, Arc<Value>>> {
-        let (t, m) = self.entries.get(&(gr.clone(), rv))?;
-        (t.elapsed() < SNAPSHOT_TTL).then(|| m.clone())
-    }
-}
-
-impl Default for Snapshots {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 fn encode_continue(rv: u64, ns: &str, name: &str) -> String {

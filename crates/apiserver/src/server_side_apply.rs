@@ -28,7 +28,6 @@ use metacontroller_patch::managed::{
 };
 use serde_json::{Map, Value, json};
 
-use crate::Shared;
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::managed_fields::{
     Applying, MAX_MANAGER_LEN, ignored, managed_fields_of, subresource_name, type_of,
@@ -36,6 +35,7 @@ use crate::managed_fields::{
 };
 use crate::meta::{self, Sub};
 use crate::registry::ResourceInfo;
+use crate::state::Shared;
 use crate::write;
 
 /// The annotation client-side `kubectl apply` keeps its configuration in.

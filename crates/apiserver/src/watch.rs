@@ -13,12 +13,12 @@ use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use crate::Shared;
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::meta::at_version;
 use crate::query::{FieldSelector, matches, selectors};
 use crate::registry::ResourceInfo;
 use crate::response::{stream_body, watch_response};
+use crate::state::Shared;
 use crate::store::EventType;
 use metacontroller_apply::selector::Selector;
 

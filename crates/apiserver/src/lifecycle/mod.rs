@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::Shared;
 use crate::registry::{GroupResource, ResourceInfo};
+use crate::state::Shared;
 use crate::store::{Inner, LifecycleWork, ObjRef};
 use crate::write::{self, DeleteOptions, Propagation};
 

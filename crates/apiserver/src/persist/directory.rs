@@ -355,7 +355,7 @@ impl WriteLog for Writer {
 }
 
 /// Runs snapshots when the log asks for them (until aborted).
-pub async fn run_compactor(persistence: Persistence, shared: Arc<crate::Shared>) {
+pub async fn run_compactor(persistence: Persistence, shared: Arc<crate::state::Shared>) {
     loop {
         persistence.compaction_wanted().await;
         let p = persistence.clone();
