@@ -9,7 +9,7 @@
 //! The bytes are written with the shared [`Writer`].
 //!
 //! Generated `prost` types were considered and not used: generating them
-//! needs `protoc` and the gnostic `.proto` files at build time, for about 20
+//! needs `protoc` and the gnostic `.proto` files at build time, for about 25
 //! messages of which a few fields each are written here; and the document is
 //! encoded once per set of served resources and then cached, so encoding
 //! speed does not matter.
