@@ -1,5 +1,6 @@
-//! HTTP front end: Kubernetes URL layout, verbs, query parameters, list
-//! pagination, watch streams, discovery and OpenAPI endpoints.
+//! HTTP front end: the Kubernetes URL layout, the verb of each request and
+//! its dispatch to the write rules, lists ([`crate::list`]), watches
+//! ([`crate::watch`]), and the discovery and OpenAPI endpoints.
 
 use std::collections::HashMap;
 use std::sync::Arc;
