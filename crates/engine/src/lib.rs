@@ -86,6 +86,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod aggregate;
 pub mod children;
 pub mod client;

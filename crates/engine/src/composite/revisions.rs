@@ -175,7 +175,7 @@ pub(crate) enum RevisionError {
         parent: String,
         /// The failed request.
         #[source]
-        source: RequestError,
+        source: Box<RequestError>,
     },
     /// A revision to create exists and belongs to someone else.
     #[error(

@@ -703,7 +703,7 @@ impl ParentController {
                         action: "delete",
                         name: name.to_owned(),
                         parent: describe,
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -721,7 +721,7 @@ impl ParentController {
                             action: "update",
                             name: name.to_owned(),
                             parent: describe.clone(),
-                            source,
+                            source: Box::new(source),
                         }
                     })?;
                     tracing::info!(parent = %describe, revision = %name,
@@ -742,7 +742,7 @@ impl ParentController {
                                 action: "create",
                                 name: name.to_owned(),
                                 parent: describe,
-                                source,
+                                source: Box::new(source),
                             });
                         }
                     }
@@ -767,7 +767,7 @@ impl ParentController {
             action,
             name: name.clone(),
             parent: describe.clone(),
-            source,
+            source: Box::new(source),
         };
         let live = dynapi::get(api, &name)
             .await

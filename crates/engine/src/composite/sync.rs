@@ -73,6 +73,7 @@ use crate::aggregate::Aggregate;
 use crate::children::{self, ChildError, ChildGroup, Children};
 use crate::discovery::ResourceInfo;
 use crate::dynapi;
+use crate::hosted::exchange::pick;
 use crate::hosted::{Claim, Claimable, SyncError, desired, report, resync_after};
 use crate::object::{self, RawObject};
 
@@ -126,13 +127,13 @@ impl ParentController {
             .related(&parent, filter.parent.namespaced, &object::key(&parent))
             .await?;
 
-        let finalizing = self.finalize_hook.is_some()
-            && (object::is_deleting(&parent) || !filter.selected(&parent));
-        let hook = if finalizing {
-            self.finalize_hook.as_ref()
-        } else {
-            self.sync_hook.as_ref()
-        };
+        let selected = filter.selected(&parent);
+        let (hook, finalizing) = pick(
+            self.sync_hook.as_ref(),
+            self.finalize_hook.as_ref(),
+            &parent,
+            selected,
+        );
         let Some(hook) = hook else {
             return Err(SyncError::Invalid(format!(
                 "sync hook nil//not defined for {}",

@@ -74,7 +74,7 @@ use crate::children::{self, ChildError, ChildGroup, Children};
 use crate::customize::Related;
 use crate::dynapi;
 use crate::hook_target::ResolvedHook;
-use crate::hosted::exchange::normalize;
+use crate::hosted::exchange::{normalize, pick};
 use crate::hosted::{SyncError, desired, exchange, report, resync_after};
 use crate::object;
 
@@ -185,13 +185,13 @@ impl Decorator {
             .related(&target, target_type.info.namespaced, key)
             .await?;
 
-        let finalizing = self.finalize_hook.is_some()
-            && (object::is_deleting(&target) || !filter.selected(target_type, &target));
-        let hook = if finalizing {
-            self.finalize_hook.as_ref()
-        } else {
-            self.sync_hook.as_ref()
-        };
+        let selected = filter.selected(target_type, &target);
+        let (hook, finalizing) = pick(
+            self.sync_hook.as_ref(),
+            self.finalize_hook.as_ref(),
+            &target,
+            selected,
+        );
         let Some(hook) = hook else {
             return Err(SyncError::Invalid(format!(
                 "no enabled hooks found for {}",

@@ -105,3 +105,19 @@ pub(crate) fn normalize(objects: &mut [Value], status: &mut Option<Map<String, V
         status.values_mut().for_each(object::normalize_numbers);
     }
 }
+
+/// The hook a sync calls for `obj` and whether it is finalizing: the
+/// `finalize` hook, when there is one, while `obj` is being deleted or no
+/// longer `selected`; the `sync` hook otherwise.
+pub(crate) fn pick<'a>(
+    sync: Option<&'a ResolvedHook>,
+    finalize: Option<&'a ResolvedHook>,
+    obj: &Value,
+    selected: bool,
+) -> (Option<&'a ResolvedHook>, bool) {
+    if finalize.is_some() && (object::is_deleting(obj) || !selected) {
+        (finalize, true)
+    } else {
+        (sync, false)
+    }
+}
