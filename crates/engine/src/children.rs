@@ -38,14 +38,17 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kube::Client;
-use metacontroller_api::ChildUpdateMethod;
-use metacontroller_apply::{apply_update, claim_ownership, set_last_applied};
+use metacontroller_api::hooks::object_key;
+use metacontroller_api::{ChildUpdateMethod, HookVersion};
+use metacontroller_apply::{ApplyError, apply_update, claim_ownership, set_last_applied};
 use serde_json::Value;
 
+use crate::aggregate::Aggregate;
 use crate::discovery::ResourceInfo;
-use crate::dynapi;
+use crate::dynapi::{self, RequestError};
 use crate::object;
-use crate::ssa::{self, ApplyOptions};
+use crate::ownership::OwnershipError;
+use crate::ssa::{self, ApplyOptions, SsaError};
 
 /// How many writes of one sync run concurrently.
 const CONCURRENCY: usize = 8;
@@ -63,19 +66,87 @@ pub struct ChildGroup<T> {
 /// Children by type key `Kind.apiVersion`.
 pub type Children<T> = HashMap<String, ChildGroup<T>>;
 
-/// The operations of [`manage_children`] that failed.
+/// One failed child operation, or a desired child refused.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", aggregate(.0.clone()).unwrap_or_default())]
-pub struct ChildErrors(pub Vec<String>);
+pub enum ChildError {
+    /// A delete failed.
+    #[error("can't delete {what}: {source}")]
+    Delete {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// A create failed.
+    #[error("can't create {what}: {source}")]
+    Create {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// An update failed.
+    #[error("can't update {what}: {source}")]
+    Update {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// The three-way merge (or the last-applied annotation) failed.
+    #[error("can't update {what}: {source}")]
+    Merge {
+        /// The child.
+        what: String,
+        /// Why.
+        #[source]
+        source: ApplyError,
+    },
+    /// The last-applied annotation could not be set on a new child.
+    #[error(transparent)]
+    LastApplied(ApplyError),
+    /// A server-side apply write failed.
+    #[error(transparent)]
+    ServerSide(#[from] SsaError),
+    /// The parent can't own the desired child.
+    #[error(transparent)]
+    Refused(#[from] OwnershipError),
+}
 
-/// Joins error messages like Kubernetes' aggregate errors: one message
-/// as-is, several as `[a, b]`.
-pub fn aggregate(errors: Vec<String>) -> Option<String> {
-    match errors.len() {
-        0 => None,
-        1 => errors.into_iter().next(),
-        _ => Some(format!("[{}]", errors.join(", "))),
+/// The operations of [`manage_children`] that failed (and the desired
+/// children refused before).
+pub type ChildErrors = Aggregate<ChildError>;
+
+/// The objects of `observed` as a hook request lists them: an entry for
+/// each of `type_keys` (possibly empty), objects keyed per hook `version`
+/// for a parent in `parent_namespace`.
+pub fn hook_map<'a>(
+    observed: &'a Children<Arc<Value>>,
+    type_keys: impl Iterator<Item = &'a str>,
+    version: HookVersion,
+    parent_namespace: Option<&str>,
+) -> BTreeMap<&'a str, BTreeMap<String, &'a Value>> {
+    let mut map: BTreeMap<&str, BTreeMap<String, &Value>> = BTreeMap::new();
+    for type_key in type_keys {
+        let objects = map.entry(type_key).or_default();
+        let Some(group) = observed.get(type_key) else {
+            continue;
+        };
+        for obj in group.objects.values() {
+            if let Some(key) = object_key(
+                version,
+                parent_namespace,
+                object::namespace(obj),
+                object::name(obj),
+            ) {
+                objects.insert(key, &**obj);
+            }
+        }
     }
+    map
 }
 
 enum Op<'a> {
@@ -121,10 +192,9 @@ pub async fn manage_children(
     }
     errors.extend(run(client, apply, parent, writes).await);
 
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ChildErrors(errors))
+    match Aggregate::of(errors) {
+        None => Ok(()),
+        Some(errors) => Err(errors),
     }
 }
 
@@ -133,7 +203,7 @@ async fn run(
     apply: &ApplyOptions,
     parent: &Value,
     ops: Vec<Op<'_>>,
-) -> Vec<String> {
+) -> Vec<ChildError> {
     let mut errors = Vec::new();
     let mut pending = FuturesUnordered::new();
     let mut ops = ops.into_iter();
@@ -157,15 +227,15 @@ async fn execute(
     apply: &ApplyOptions,
     parent: &Value,
     op: Op<'_>,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     match op {
         Op::Delete(resource, obj) => delete(client, parent, resource, obj, "not desired").await,
         Op::Create(resource, desired) if apply.is_server_side() => {
-            ssa::create(client, parent, resource, desired, apply).await
+            Ok(ssa::create(client, parent, resource, desired, apply).await?)
         }
         Op::Create(resource, desired) => create(client, parent, resource, desired).await,
         Op::Update(resource, method, observed, desired) if apply.is_server_side() => {
-            ssa::update(client, parent, resource, method, observed, desired, apply).await
+            Ok(ssa::update(client, parent, resource, method, observed, desired, apply).await?)
         }
         Op::Update(resource, method, observed, desired) => {
             update(client, parent, resource, method, observed, desired).await
@@ -179,13 +249,16 @@ async fn delete(
     resource: &ResourceInfo,
     obj: &Value,
     why: &str,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let api = dynapi::api(client, resource, object::namespace(obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(obj), reason = why, "deleting child");
     match dynapi::delete_background(&api, object::name(obj), object::uid(obj)).await {
         Ok(()) => Ok(()),
         Err(err) if err.is_not_found() => Ok(()),
-        Err(err) => Err(format!("can't delete {}: {err}", object::describe(obj))),
+        Err(source) => Err(ChildError::Delete {
+            what: object::describe(obj),
+            source,
+        }),
     }
 }
 
@@ -194,9 +267,9 @@ async fn create(
     parent: &Value,
     resource: &ResourceInfo,
     desired: &Value,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let mut obj = desired.clone();
-    set_last_applied(&mut obj, desired).map_err(|e| e.to_string())?;
+    set_last_applied(&mut obj, desired).map_err(ChildError::LastApplied)?;
     claim_ownership(&mut obj, parent);
     let api = dynapi::api(client, resource, object::namespace(&obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child");
@@ -206,7 +279,10 @@ async fn create(
             tracing::info!(child = %object::describe(desired), "child already exists");
             Ok(())
         }
-        Err(err) => Err(format!("can't create {}: {err}", object::describe(desired))),
+        Err(source) => Err(ChildError::Create {
+            what: object::describe(desired),
+            source,
+        }),
     }
 }
 
@@ -217,15 +293,15 @@ async fn update(
     method: ChildUpdateMethod,
     observed: &Value,
     desired: &Value,
-) -> Result<(), String> {
+) -> Result<(), ChildError> {
     let new_obj = match apply_update(observed, desired) {
         Ok(None) => return Ok(()),
         Ok(Some(new_obj)) => new_obj,
-        Err(err) => {
-            return Err(format!(
-                "can't update {}: {err}",
-                object::describe(observed)
-            ));
+        Err(source) => {
+            return Err(ChildError::Merge {
+                what: object::describe(observed),
+                source,
+            });
         }
     };
     if object::is_deleting(observed) {
@@ -252,39 +328,15 @@ async fn update(
                     tracing::debug!(child = %object::describe(observed), error = %err, "child update skipped");
                     Ok(())
                 }
-                Err(err) => Err(format!(
-                    "can't update {}: {err}",
-                    object::describe(observed)
-                )),
+                Err(source) => Err(ChildError::Update {
+                    what: object::describe(observed),
+                    source,
+                }),
             }
         }
         _ => {
             tracing::trace!(child = %object::describe(observed), "not updating child: OnDelete update strategy");
             Ok(())
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn child_errors_display_aggregated() {
-        assert_eq!(ChildErrors(vec!["x".into()]).to_string(), "x");
-        assert_eq!(
-            ChildErrors(vec!["x".into(), "y".into()]).to_string(),
-            "[x, y]"
-        );
-    }
-
-    #[test]
-    fn aggregates_like_kubernetes() {
-        assert_eq!(aggregate(vec![]), None);
-        assert_eq!(aggregate(vec!["a".into()]).as_deref(), Some("a"));
-        assert_eq!(
-            aggregate(vec!["a".into(), "b".into()]).as_deref(),
-            Some("[a, b]")
-        );
     }
 }

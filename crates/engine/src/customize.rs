@@ -12,7 +12,7 @@
 //! 2. for each rule, takes the objects from the shared watch cache of the
 //!    rule's type, acquiring that cache on first use; a cache that has not
 //!    finished its initial list makes the sync end with
-//!    [`SyncError::NotReady`] (a silent, rate-limited retry);
+//!    [`RelatedError::NotReady`] (a silent, rate-limited retry);
 //! 3. selects objects the way Metacontroller does. `names` cannot be
 //!    combined with `labelSelector`/`namespaceSelector`, nor `namespace`
 //!    with `namespaceSelector` (errors). A `namespaceSelector` (with an
@@ -41,21 +41,20 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use kube::core::ApiResource;
-use metacontroller_api::hooks::{CustomizeHookResponse, decode_response, object_key, to_go_json};
-use metacontroller_api::{HookVersion, RelatedResourceRule, RelatedSelection};
-use metacontroller_apply::Selector;
-use metacontroller_hooks::HookError;
+use metacontroller_api::hooks::{CustomizeHookResponse, object_key};
+use metacontroller_api::{HookVersion, RelatedResourceRule, RelatedRuleError, RelatedSelection};
+use metacontroller_apply::{Selector, SelectorError};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
 
 use crate::Context;
-use crate::composite::SyncError;
 use crate::discovery::ResourceInfo;
+use crate::hook_target::ResolvedHook;
+use crate::hosted::exchange::{ExchangeError, exchange};
 use crate::informer::{EventHandler, Informer, InformerHandle};
 use crate::object;
 use crate::queue::WorkQueue;
-use crate::webhook::ResolvedHook;
 
 /// How long a customize answer is reused for the same parent generation.
 const RESPONSE_TTL: Duration = Duration::from_secs(20 * 60);
@@ -64,9 +63,62 @@ const RESPONSE_TTL: Duration = Duration::from_secs(20 * 60);
 /// dropped.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 
-/// Delay used when the customize hook answers 429 without a usable
-/// `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+/// Why the related objects of a parent could not be selected.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RelatedError {
+    /// A related cache has not finished its initial list: retry quietly.
+    #[error("related objects are not cached yet")]
+    NotReady,
+    /// The customize hook failed.
+    #[error(transparent)]
+    Hook(#[from] ExchangeError),
+    /// A rule of the customize answer is invalid.
+    #[error(transparent)]
+    Rule(Arc<RuleError>),
+    /// A rule names a resource discovery does not know.
+    #[error("discovery: can't find resource {resource} in apiVersion {api_version}")]
+    Discovery {
+        /// The plural resource name.
+        resource: String,
+        /// Its apiVersion.
+        api_version: String,
+    },
+    /// A rule asks for objects the parent may not see.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// Why a related-resource rule is invalid.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RuleError {
+    /// Its fields can't be combined.
+    #[error("{source}: apiVersion={api_version:?} resource={resource:?}")]
+    Selection {
+        /// The rule's apiVersion.
+        api_version: String,
+        /// The rule's resource.
+        resource: String,
+        /// Why.
+        #[source]
+        source: RelatedRuleError,
+    },
+    /// A selector can't be re-encoded.
+    #[error("{0}")]
+    Encode(#[source] serde_json::Error),
+    /// A selector is invalid.
+    #[error("can't convert {what} of related rule for {api_version}/{resource}: {source}")]
+    Selector {
+        /// `labelSelector` or `namespaceSelector`.
+        what: &'static str,
+        /// The rule's apiVersion.
+        api_version: String,
+        /// The rule's resource.
+        resource: String,
+        /// Why.
+        #[source]
+        source: SelectorError,
+    },
+}
 
 /// Related objects selected for one parent: `Kind.apiVersion` of the rule →
 /// `namespace/name` (or `name`) → object. Every evaluated rule has an entry,
@@ -116,7 +168,7 @@ impl Related {
 struct Rule {
     api_version: String,
     resource: String,
-    compiled: Result<Compiled, String>,
+    compiled: Result<Compiled, Arc<RuleError>>,
 }
 
 #[derive(Debug)]
@@ -130,18 +182,18 @@ struct Compiled {
 
 fn compile_selector(
     selector: Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
-    what: &str,
+    what: &'static str,
     rule: &RelatedResourceRule,
-) -> Result<Selector, String> {
+) -> Result<Selector, RuleError> {
     let Some(selector) = selector else {
         return Ok(Selector::everything());
     };
-    let value = serde_json::to_value(selector).map_err(|e| e.to_string())?;
-    Selector::from_label_selector(&value).map_err(|err| {
-        format!(
-            "can't convert {what} of related rule for {}/{}: {err}",
-            rule.api_version, rule.resource
-        )
+    let value = serde_json::to_value(selector).map_err(RuleError::Encode)?;
+    Selector::from_label_selector(&value).map_err(|source| RuleError::Selector {
+        what,
+        api_version: rule.api_version.clone(),
+        resource: rule.resource.clone(),
+        source,
     })
 }
 
@@ -149,11 +201,10 @@ impl Rule {
     fn new(rule: &RelatedResourceRule) -> Rule {
         let compiled = rule
             .selection()
-            .map_err(|err| {
-                format!(
-                    "{err}: apiVersion={:?} resource={:?}",
-                    rule.api_version, rule.resource
-                )
+            .map_err(|source| RuleError::Selection {
+                api_version: rule.api_version.clone(),
+                resource: rule.resource.clone(),
+                source,
             })
             .and_then(|selection| {
                 Ok(Compiled {
@@ -167,7 +218,8 @@ impl Rule {
                     namespace: rule.namespace().map(str::to_owned),
                     names: rule.names().to_vec(),
                 })
-            });
+            })
+            .map_err(Arc::new);
         Rule {
             api_version: rule.api_version.clone(),
             resource: rule.resource.clone(),
@@ -288,7 +340,7 @@ impl Customizer {
         parent: &Value,
         parent_namespaced: bool,
         queue_key: &str,
-    ) -> Result<Related, SyncError> {
+    ) -> Result<Related, RelatedError> {
         let Some(shared) = &self.shared else {
             return Ok(Related::default());
         };
@@ -363,7 +415,7 @@ impl Shared {
         parent: &Value,
         parent_namespaced: bool,
         queue_key: &str,
-    ) -> Result<(Arc<Vec<Rule>>, HookVersion), SyncError> {
+    ) -> Result<(Arc<Vec<Rule>>, HookVersion), RelatedError> {
         let uid = object::uid(parent);
         let generation = object::generation(parent);
         let now = Instant::now();
@@ -389,46 +441,15 @@ impl Shared {
             }
         }
 
-        let hook = &self.hook;
-        let version = hook.version;
+        let version = self.hook.version;
         let request = CustomizeRequest {
             controller: &self.controller,
             parent,
         };
-        let body = to_go_json(&request).map_err(|e| format!("can't marshal request: {e}"))?;
-        let cache_key = format!(
-            "{}/{}/{}",
-            object::kind(parent),
-            object::namespace(parent).unwrap_or_default(),
-            object::name(parent)
-        );
-        let bytes = hook
-            .client
-            .call(body, Some(&cache_key))
-            .await
-            .map_err(|err| match err {
-                HookError::TooManyRequests { retry_after } => {
-                    SyncError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
-                }
-                other => SyncError::Failed(format!(
-                    "customize hook failed (version={version}): {other}"
-                )),
-            })?;
-        let decoded =
-            decode_response::<CustomizeHookResponse>(&bytes, hook.mode).map_err(|err| {
-                SyncError::Failed(format!("customize hook failed (version={version}): {err}"))
-            })?;
-        if !decoded.issues.is_empty() {
-            tracing::debug!(controller = %self.describe(), issues = ?decoded.issues, "customize response has unknown or repeated fields (loose mode)");
-        }
-        let rules: Arc<Vec<Rule>> = Arc::new(
-            decoded
-                .response
-                .related_resources
-                .iter()
-                .map(Rule::new)
-                .collect(),
-        );
+        let response: CustomizeHookResponse =
+            exchange(&self.hook, &request, parent, &self.describe()).await?;
+        let rules: Arc<Vec<Rule>> =
+            Arc::new(response.related_resources.iter().map(Rule::new).collect());
         let mut state = self.state.lock();
         if !state.stopped {
             let previous = state.entries.insert(
@@ -455,11 +476,11 @@ impl Shared {
     }
 
     /// The shared cache of `info`, subscribing to it on first use.
-    fn watch(self: &Arc<Self>, info: &ResourceInfo) -> Result<Arc<Informer>, SyncError> {
+    fn watch(self: &Arc<Self>, info: &ResourceInfo) -> Result<Arc<Informer>, RelatedError> {
         let key = (info.api_version().to_owned(), info.plural().to_owned());
         let mut state = self.state.lock();
         if state.stopped {
-            return Err(SyncError::NotReady);
+            return Err(RelatedError::NotReady);
         }
         if let Some(watch) = state.watches.get(&key) {
             return Ok(watch.handle.informer().clone());
@@ -483,10 +504,10 @@ impl Shared {
     }
 
     /// The Namespace cache, subscribing to it on first use.
-    fn watch_namespaces(self: &Arc<Self>) -> Result<Arc<Informer>, SyncError> {
+    fn watch_namespaces(self: &Arc<Self>) -> Result<Arc<Informer>, RelatedError> {
         let mut state = self.state.lock();
         if state.stopped {
-            return Err(SyncError::NotReady);
+            return Err(RelatedError::NotReady);
         }
         if let Some(watch) = &state.namespaces {
             return Ok(watch.handle.informer().clone());
@@ -512,18 +533,19 @@ impl Shared {
         parent_namespace: Option<&str>,
         parent_namespaced: bool,
         out: &mut Related,
-    ) -> Result<(), SyncError> {
-        let compiled = rule.compiled.as_ref().map_err(|e| e.clone())?;
+    ) -> Result<(), RelatedError> {
+        let compiled = rule
+            .compiled
+            .as_ref()
+            .map_err(|e| RelatedError::Rule(e.clone()))?;
         let info = self
             .ctx
             .resources
             .resolve(&rule.api_version, &rule.resource)
             .await
-            .ok_or_else(|| {
-                format!(
-                    "discovery: can't find resource {} in apiVersion {}",
-                    rule.resource, rule.api_version
-                )
+            .ok_or_else(|| RelatedError::Discovery {
+                resource: rule.resource.clone(),
+                api_version: rule.api_version.clone(),
             })?;
         // With v1 hooks a namespaced parent only sees its own namespace.
         let restricted = version == HookVersion::V1 && parent_namespaced && info.namespaced;
@@ -536,31 +558,28 @@ impl Shared {
             && let Some(ns) = &compiled.namespace
             && ns != own_namespace
         {
-            return Err(format!(
+            return Err(RelatedError::Forbidden(format!(
                 "requested related object namespace {ns} differs from parent object namespace {own_namespace}"
-            )
-            .into());
+            )));
         }
         if compiled.selection == RelatedSelection::NamespaceSelector {
             if restricted {
-                return Err(
+                return Err(RelatedError::Forbidden(
                     "namespaceSelector is not supported for namespaced parent in v1 hook version"
-                        .to_owned()
-                        .into(),
-                );
+                        .to_owned(),
+                ));
             }
             if !info.namespaced {
-                return Err(
+                return Err(RelatedError::Forbidden(
                     "namespaceSelector is only supported for namespaced related resources"
-                        .to_owned()
-                        .into(),
-                );
+                        .to_owned(),
+                ));
             }
         }
 
         let informer = self.watch(&info)?;
         if !informer.has_synced() {
-            return Err(SyncError::NotReady);
+            return Err(RelatedError::NotReady);
         }
         // Selections run on the cached metadata; only the objects they pick
         // are decoded.
@@ -579,7 +598,7 @@ impl Shared {
             RelatedSelection::NamespaceSelector => {
                 let namespaces = self.watch_namespaces()?;
                 if !namespaces.has_synced() {
-                    return Err(SyncError::NotReady);
+                    return Err(RelatedError::NotReady);
                 }
                 namespaces
                     .select(None, |ns| compiled.namespace_selector.matches(ns.labels))
@@ -762,6 +781,7 @@ mod tests {
         assert!(
             r.compiled
                 .unwrap_err()
+                .to_string()
                 .contains("cannot have both names and labelSelector/namespaceSelector")
         );
         let r = rule(
@@ -770,6 +790,7 @@ mod tests {
         assert!(
             r.compiled
                 .unwrap_err()
+                .to_string()
                 .contains("cannot have both namespace and namespaceSelector")
         );
         let r = rule(json!({"apiVersion": "v1", "resource": "configmaps"}));
@@ -779,7 +800,12 @@ mod tests {
         let r = rule(
             json!({"apiVersion": "v1", "resource": "configmaps", "labelSelector": {"matchExpressions": [{"key": "k", "operator": "Bogus"}]}}),
         );
-        assert!(r.compiled.unwrap_err().contains("labelSelector"));
+        assert!(
+            r.compiled
+                .unwrap_err()
+                .to_string()
+                .contains("labelSelector")
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::object::{self, RawObject};
 
 /// Error of an API operation.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum RequestError {
     /// The API server (or the transport) failed the request.
     #[error(transparent)]
     Kube(#[from] kube::Error),
@@ -20,17 +20,17 @@ pub enum ApiError {
     Replaced(String),
 }
 
-impl ApiError {
+impl RequestError {
     fn status(&self) -> Option<&kube::core::Status> {
         match self {
-            ApiError::Kube(kube::Error::Api(status)) => Some(status),
+            RequestError::Kube(kube::Error::Api(status)) => Some(status),
             _ => None,
         }
     }
 
     /// 404 Not Found, or the object was replaced.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, ApiError::Replaced(_)) || self.status().is_some_and(|s| s.is_not_found())
+        matches!(self, RequestError::Replaced(_)) || self.status().is_some_and(|s| s.is_not_found())
     }
 
     /// 409 Conflict (but not AlreadyExists).
@@ -72,12 +72,12 @@ pub fn api(client: &Client, resource: &ResourceInfo, namespace: Option<&str>) ->
 }
 
 /// GET, uncached.
-pub async fn get(api: &Api<RawObject>, name: &str) -> Result<Value, ApiError> {
+pub async fn get(api: &Api<RawObject>, name: &str) -> Result<Value, RequestError> {
     Ok(api.get(name).await?.into_value())
 }
 
 /// POST.
-pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, RequestError> {
     Ok(api
         .create(&PostParams::default(), &RawObject::new(obj))
         .await?
@@ -92,7 +92,7 @@ pub async fn apply(
     obj: &Value,
     field_manager: &str,
     dry_run: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let mut params = PatchParams::apply(field_manager).force();
     params.dry_run = dry_run;
     Ok(api
@@ -109,7 +109,7 @@ pub async fn json_patch(
     namespace: Option<&str>,
     name: &str,
     operations: &Value,
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let namespace = namespace.filter(|ns| resource.namespaced && !ns.is_empty());
     let url = format!(
         "{}/{name}",
@@ -118,13 +118,13 @@ pub async fn json_patch(
     let request = http::Request::patch(url)
         .header(http::header::CONTENT_TYPE, "application/json-patch+json")
         .body(serde_json::to_vec(operations).unwrap_or_default())
-        .map_err(|e| ApiError::Kube(kube::Error::HttpError(e)))?;
+        .map_err(|e| RequestError::Kube(kube::Error::HttpError(e)))?;
     let obj: RawObject = client.request(request).await?;
     Ok(obj.into_value())
 }
 
 /// PUT of the whole object (carrying its resourceVersion).
-pub async fn replace(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+pub async fn replace(api: &Api<RawObject>, obj: Value) -> Result<Value, RequestError> {
     let name = object::name(&obj).to_owned();
     Ok(api
         .replace(&name, &PostParams::default(), &RawObject::new(obj))
@@ -133,7 +133,7 @@ pub async fn replace(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError
 }
 
 /// PUT to the `status` subresource.
-pub async fn replace_status(api: &Api<RawObject>, obj: Value) -> Result<Value, ApiError> {
+pub async fn replace_status(api: &Api<RawObject>, obj: Value) -> Result<Value, RequestError> {
     let name = object::name(&obj).to_owned();
     Ok(api
         .replace_status(&name, &PostParams::default(), &RawObject::new(obj))
@@ -148,7 +148,7 @@ pub async fn delete_background(
     api: &Api<RawObject>,
     name: &str,
     uid: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), RequestError> {
     let params = DeleteParams {
         propagation_policy: Some(PropagationPolicy::Background),
         preconditions: Some(Preconditions {
@@ -185,7 +185,7 @@ pub async fn atomic_update(
     start: &Value,
     status: bool,
     mut mutate: impl FnMut(&mut Value) -> bool,
-) -> Result<Value, ApiError> {
+) -> Result<Value, RequestError> {
     let name = object::name(start);
     let uid = object::uid(start);
     let mut cached = (!object::resource_version(start).is_empty()).then(|| start.clone());
@@ -197,7 +197,7 @@ pub async fn atomic_update(
             None => get(api, name).await?,
         };
         if object::uid(&current) != uid {
-            return Err(ApiError::Replaced(object::describe(&current)));
+            return Err(RequestError::Replaced(object::describe(&current)));
         }
         if !mutate(&mut current) {
             return Ok(current);

@@ -49,7 +49,7 @@
 //!   ControllerRevisions to the latest one, gated on the children already
 //!   moved being up to date and passing `statusChecks`; the parent's
 //!   `Updated` condition reports the rollout.
-//! * **Hooks** ([`webhook`]): URL or service form, timeouts, ETag caching,
+//! * **Hooks** ([`hook_target`]): URL or service form, timeouts, ETag caching,
 //!   TLS and credentials resolved from Secrets and ConfigMaps when a hosted
 //!   controller is built; requests use Go-compatible JSON.
 //! * **Events** ([`events`]): `Starting`, `Started`, `Stopping`, `Stopped`,
@@ -86,6 +86,9 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod aggregate;
 pub mod children;
 pub mod client;
 mod composite;
@@ -95,6 +98,8 @@ mod decorator;
 pub mod discovery;
 pub mod dynapi;
 pub mod events;
+pub mod hook_target;
+mod hosted;
 pub mod informer;
 pub mod object;
 pub mod ownership;
@@ -102,7 +107,6 @@ pub mod queue;
 pub mod ratelimit;
 pub mod serve;
 pub mod ssa;
-pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -212,8 +216,8 @@ impl Engine {
                 .clone()
                 .run(self.config.discovery_interval, cancel.child_token()),
         );
-        let manager = composite::Manager::new(ctx.clone());
-        let decorators = decorator::Manager::new(ctx.clone());
+        let manager = hosted::Manager::<composite::ParentController>::new(ctx.clone());
+        let decorators = hosted::Manager::<decorator::Decorator>::new(ctx.clone());
         tracing::info!(workers = self.config.workers, "engine started");
         tokio::join!(
             manager.clone().run(cancel.clone()),

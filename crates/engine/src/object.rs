@@ -311,6 +311,39 @@ pub fn normalize_numbers(value: &mut Value) {
     }
 }
 
+/// Whether two versions of an object differ in more than `status`,
+/// `metadata.resourceVersion` and `metadata.managedFields`.
+pub fn differs_beyond_status(old: &Value, new: &Value) -> bool {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return old != new;
+    };
+    if maps_differ_except(old, new, &["status", "metadata"]) {
+        return true;
+    }
+    let empty = serde_json::Map::new();
+    let old_meta = old
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    let new_meta = new
+        .get("metadata")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
+    maps_differ_except(old_meta, new_meta, &["resourceVersion", "managedFields"])
+}
+
+fn maps_differ_except(
+    a: &serde_json::Map<String, Value>,
+    b: &serde_json::Map<String, Value>,
+    skip: &[&str],
+) -> bool {
+    let relevant = |k: &String| !skip.contains(&k.as_str());
+    a.iter()
+        .filter(|(k, _)| relevant(k))
+        .any(|(k, v)| b.get(k) != Some(v))
+        || b.keys().filter(|k| relevant(k)).any(|k| !a.contains_key(k))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,5 +415,28 @@ mod tests {
             json!({"a": 1, "b": [2.5, 3], "c": 0, "d": 1e300, "e": 7})
         );
         assert!(v["a"].is_i64());
+    }
+
+    #[test]
+    fn status_only_changes_are_recognised() {
+        let a = json!({"spec": {"x": 1}, "status": {"a": 1},
+            "metadata": {"name": "p", "resourceVersion": "1", "generation": 1, "managedFields": []}});
+        let mut b = a.clone();
+        b["status"]["a"] = json!(2);
+        b["metadata"]["resourceVersion"] = json!("2");
+        b["metadata"]["managedFields"] = json!([{"manager": "x"}]);
+        assert!(!differs_beyond_status(&a, &b));
+        let mut c = b.clone();
+        c["metadata"]["labels"] = json!({"l": "v"});
+        assert!(differs_beyond_status(&a, &c));
+        let mut d = b.clone();
+        d["spec"]["x"] = json!(2);
+        assert!(differs_beyond_status(&a, &d));
+        let mut e = b.clone();
+        e["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
+        assert!(differs_beyond_status(&a, &e));
+        let mut f = b;
+        f.as_object_mut().unwrap().remove("spec");
+        assert!(differs_beyond_status(&a, &f));
     }
 }

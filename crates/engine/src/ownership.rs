@@ -39,6 +39,29 @@ use serde_json::Value;
 use crate::discovery::{ResourceInfo, ResourceMap};
 use crate::object;
 
+/// Why a desired child (or attachment) is not managed.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnershipError {
+    /// Discovery does not know its kind.
+    #[error("discovery: can't find kind {kind} in apiVersion {api_version}")]
+    Unknown {
+        /// The kind.
+        kind: String,
+        /// Its apiVersion.
+        api_version: String,
+    },
+    /// The parent can't own it (see [`refusal`]).
+    #[error("refused desired {noun} {what}: {why}")]
+    Refused {
+        /// `child` or `attachment`.
+        noun: String,
+        /// The object.
+        what: String,
+        /// Why.
+        why: String,
+    },
+}
+
 /// The type and update method of `desired` (of `api_version` and `kind`),
 /// owned by `parent`, among `rules` (each declared type and its update
 /// method). `noun` names the object in errors ("child", "attachment").
@@ -49,7 +72,7 @@ pub async fn resolve<'a, R>(
     parent: &Value,
     desired: &Value,
     noun: &str,
-) -> Result<(ResourceInfo, ChildUpdateMethod), String>
+) -> Result<(ResourceInfo, ChildUpdateMethod), OwnershipError>
 where
     R: Iterator<Item = (&'a ResourceInfo, ChildUpdateMethod)> + Clone,
 {
@@ -62,9 +85,10 @@ where
         Some((info, method)) => (info.clone(), method, true),
         None => {
             let Some(info) = resources.resolve_kind(api_version, kind).await else {
-                return Err(format!(
-                    "discovery: can't find kind {kind} in apiVersion {api_version}"
-                ));
+                return Err(OwnershipError::Unknown {
+                    kind: kind.to_owned(),
+                    api_version: api_version.to_owned(),
+                });
             };
             // The same group and kind at another version is still declared.
             let rule = rules
@@ -75,10 +99,11 @@ where
         }
     };
     match refusal(parent, desired, info.namespaced, declared) {
-        Some(why) => Err(format!(
-            "refused desired {noun} {}: {why}",
-            object::describe(desired)
-        )),
+        Some(why) => Err(OwnershipError::Refused {
+            noun: noun.to_owned(),
+            what: object::describe(desired),
+            why,
+        }),
         None => Ok((info, method)),
     }
 }

@@ -69,7 +69,7 @@ use serde_json::{Map, Value, json};
 
 use crate::config::{ApplyStrategy, EngineConfig};
 use crate::discovery::ResourceInfo;
-use crate::dynapi;
+use crate::dynapi::{self, RequestError};
 use crate::object;
 
 /// How children (and attachments) are written.
@@ -122,7 +122,7 @@ impl ApplyOptions {
         parent: &Value,
         observed: &Value,
         desired: &Value,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, metacontroller_apply::ApplyError> {
         if self.is_server_side() {
             Ok(is_applied(
                 observed,
@@ -130,9 +130,7 @@ impl ApplyOptions {
                 &self.field_manager,
             ))
         } else {
-            apply_update(observed, desired)
-                .map(|updated| updated.is_none())
-                .map_err(|e| e.to_string())
+            apply_update(observed, desired).map(|updated| updated.is_none())
         }
     }
 }
@@ -356,6 +354,63 @@ fn has_last_applied(obj: &Value) -> bool {
         .is_some()
 }
 
+/// Why a server-side apply write failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SsaError {
+    /// The apply request failed.
+    #[error("can't apply {what}: {source}")]
+    Apply {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// The dry run before a recreate failed.
+    #[error("dry run failed for server-side apply of {what}: {source}")]
+    DryRun {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// The child changed between our read and the dry run.
+    #[error(
+        "object changed during dry run for server-side apply of {what}: expected UID {expected_uid} at resourceVersion {expected_version} but got UID {uid} at resourceVersion {version}"
+    )]
+    Changed {
+        /// The child.
+        what: String,
+        /// The UID read.
+        expected_uid: String,
+        /// The resourceVersion read.
+        expected_version: String,
+        /// The UID of the dry run.
+        uid: String,
+        /// The resourceVersion of the dry run.
+        version: String,
+    },
+    /// The delete of a recreate failed.
+    #[error("can't delete {what}: {source}")]
+    Delete {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+    /// The dynamic-apply annotation could not be removed.
+    #[error("can't remove the {LAST_APPLIED_ANNOTATION} annotation from {what}: {source}")]
+    RemoveAnnotation {
+        /// The child.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: RequestError,
+    },
+}
+
 /// Creates a missing child by applying it.
 pub(crate) async fn create(
     client: &Client,
@@ -363,7 +418,7 @@ pub(crate) async fn create(
     resource: &ResourceInfo,
     desired: &Value,
     options: &ApplyOptions,
-) -> Result<(), String> {
+) -> Result<(), SsaError> {
     let obj = prepare(desired, parent);
     let api = dynapi::api(client, resource, object::namespace(&obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child (server-side apply)");
@@ -381,7 +436,10 @@ pub(crate) async fn create(
             tracing::info!(child = %object::describe(desired), error = %err, "apply conflict; retrying on the next sync");
             Ok(())
         }
-        Err(err) => Err(format!("can't apply {}: {err}", object::describe(desired))),
+        Err(source) => Err(SsaError::Apply {
+            what: object::describe(desired),
+            source,
+        }),
     }
 }
 
@@ -394,7 +452,7 @@ pub(crate) async fn update(
     observed: &Value,
     desired: &Value,
     options: &ApplyOptions,
-) -> Result<(), String> {
+) -> Result<(), SsaError> {
     if object::is_deleting(observed) {
         tracing::debug!(child = %object::describe(observed), "not updating child: pending deletion");
         return Ok(());
@@ -421,20 +479,21 @@ pub(crate) async fn update(
                     return Ok(());
                 }
                 Err(err) if err.is_not_found() => return Ok(()),
-                Err(err) => {
-                    return Err(format!(
-                        "dry run failed for server-side apply of {describe}: {err}"
-                    ));
+                Err(source) => {
+                    return Err(SsaError::DryRun {
+                        what: describe,
+                        source,
+                    });
                 }
             };
             if changed_since_read(observed, &dry_run) {
-                return Err(format!(
-                    "object changed during dry run for server-side apply of {describe}: expected UID {} at resourceVersion {} but got UID {} at resourceVersion {}",
-                    object::uid(observed),
-                    object::resource_version(observed),
-                    object::uid(&dry_run),
-                    object::resource_version(&dry_run)
-                ));
+                return Err(SsaError::Changed {
+                    what: describe,
+                    expected_uid: object::uid(observed).to_owned(),
+                    expected_version: object::resource_version(observed).to_owned(),
+                    uid: object::uid(&dry_run).to_owned(),
+                    version: object::resource_version(&dry_run).to_owned(),
+                });
             }
             if object::semantic_eq(&sanitize_for_ssa(&dry_run), &sanitize_for_ssa(observed)) {
                 if applied_fields(observed, manager).is_none() {
@@ -444,7 +503,12 @@ pub(crate) async fn update(
                     match dynapi::apply(&api, name, &obj, manager, false).await {
                         Ok(_) => {}
                         Err(err) if err.is_conflict() || err.is_not_found() => {}
-                        Err(err) => return Err(format!("can't apply {describe}: {err}")),
+                        Err(source) => {
+                            return Err(SsaError::Apply {
+                                what: describe,
+                                source,
+                            });
+                        }
                     }
                 }
                 return Ok(());
@@ -453,7 +517,10 @@ pub(crate) async fn update(
             match dynapi::delete_background(&api, name, object::uid(observed)).await {
                 Ok(()) => Ok(()),
                 Err(err) if err.is_not_found() => Ok(()),
-                Err(err) => Err(format!("can't delete {describe}: {err}")),
+                Err(source) => Err(SsaError::Delete {
+                    what: describe,
+                    source,
+                }),
             }
         }
         _ => {
@@ -474,10 +541,11 @@ pub(crate) async fn update(
                 {
                     Ok(_) => {}
                     Err(err) if err.is_not_found() => return Ok(()),
-                    Err(err) => {
-                        return Err(format!(
-                            "can't remove the {LAST_APPLIED_ANNOTATION} annotation from {describe}: {err}"
-                        ));
+                    Err(source) => {
+                        return Err(SsaError::RemoveAnnotation {
+                            what: describe,
+                            source,
+                        });
                     }
                 }
             }
@@ -488,7 +556,10 @@ pub(crate) async fn update(
                     tracing::info!(child = %describe, error = %err, "apply conflict; retrying on the next sync");
                     Ok(())
                 }
-                Err(err) => Err(format!("can't apply {describe}: {err}")),
+                Err(source) => Err(SsaError::Apply {
+                    what: describe,
+                    source,
+                }),
             }
         }
     }

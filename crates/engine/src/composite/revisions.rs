@@ -33,6 +33,7 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::discovery::ResourceInfo;
+use crate::dynapi::RequestError;
 use crate::informer::InformerHandle;
 use crate::object;
 
@@ -119,17 +120,88 @@ pub(crate) fn sha1_hex(data: &[u8]) -> String {
     h.iter().map(|v| format!("{v:08x}")).collect()
 }
 
+/// Why a ControllerRevision could not be read, made or written.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RevisionError {
+    /// A field path crosses something that is not an object.
+    #[error("{walked} accessor error: {found} is not an object")]
+    Accessor {
+        /// The path up to there.
+        walked: String,
+        /// What was found.
+        found: &'static str,
+    },
+    /// A field path can't be set.
+    #[error("value cannot be set because {0} is not an object")]
+    NotAnObject(String),
+    /// The parent's patch can't be made.
+    #[error("can't make patch for field {path}: {source}")]
+    MakePatch {
+        /// The field path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<RevisionError>,
+    },
+    /// A revision's patch can't be applied.
+    #[error("can't apply patch for field {path}: {source}")]
+    ApplyPatch {
+        /// The field path.
+        path: String,
+        /// Why.
+        #[source]
+        source: Box<RevisionError>,
+    },
+    /// A revision's `children` does not decode.
+    #[error("can't unmarshal children of ControllerRevision {name}: {source}")]
+    Children {
+        /// The revision.
+        name: String,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A revision's `parentPatch` is not an object.
+    #[error("can't unmarshal ControllerRevision parentPatch of {0}: not an object")]
+    ParentPatch(String),
+    /// A write or read of a revision failed.
+    #[error("can't {action} ControllerRevision {name} for {parent}: {source}")]
+    Request {
+        /// `create`, `update`, `delete` or `get`.
+        action: &'static str,
+        /// The revision.
+        name: String,
+        /// The parent.
+        parent: String,
+        /// The failed request.
+        #[source]
+        source: Box<RequestError>,
+    },
+    /// A revision to create exists and belongs to someone else.
+    #[error(
+        "can't create ControllerRevision {name} for {parent}: it exists and is controlled by {uid}"
+    )]
+    Controlled {
+        /// The revision.
+        name: String,
+        /// The parent.
+        parent: String,
+        /// The UID of its controller.
+        uid: String,
+    },
+}
+
 /// Looks up a dot-separated path; `Ok(None)` when a step is missing, an
 /// error when a step crosses something that is not an object.
-fn nested<'a>(root: &'a Value, path: &str) -> Result<Option<&'a Value>, String> {
+fn nested<'a>(root: &'a Value, path: &str) -> Result<Option<&'a Value>, RevisionError> {
     let mut current = root;
     let mut walked = String::new();
     for part in path.split('.') {
         let Value::Object(map) = current else {
-            return Err(format!(
-                "{walked} accessor error: {} is not an object",
-                type_name(current)
-            ));
+            return Err(RevisionError::Accessor {
+                walked,
+                found: type_name(current),
+            });
         };
         match map.get(part) {
             Some(next) => current = next,
@@ -156,15 +228,12 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Sets a dot-separated path, creating intermediate objects; fails when an
 /// existing intermediate value is not an object.
-fn set_nested(root: &mut Value, path: &str, value: Value) -> Result<(), String> {
+fn set_nested(root: &mut Value, path: &str, value: Value) -> Result<(), RevisionError> {
     let parts: Vec<&str> = path.split('.').collect();
     let mut current = root;
     for (i, part) in parts.iter().enumerate() {
         let Value::Object(map) = current else {
-            return Err(format!(
-                "value cannot be set because {} is not an object",
-                parts[..i].join(".")
-            ));
+            return Err(RevisionError::NotAnObject(parts[..i].join(".")));
         };
         if i == parts.len() - 1 {
             map.insert((*part).to_owned(), value);
@@ -178,12 +247,16 @@ fn set_nested(root: &mut Value, path: &str, value: Value) -> Result<(), String> 
 }
 
 /// The parentPatch of `parent`: the subtrees at `field_paths`.
-pub(crate) fn make_patch(parent: &Value, field_paths: &[String]) -> Result<Value, String> {
+pub(crate) fn make_patch(parent: &Value, field_paths: &[String]) -> Result<Value, RevisionError> {
     let mut patch = Value::Object(Map::new());
     for path in field_paths {
         if let Some(value) = nested(parent, path)? {
-            set_nested(&mut patch, path, value.clone())
-                .map_err(|e| format!("can't make patch for field {path}: {e}"))?;
+            set_nested(&mut patch, path, value.clone()).map_err(|source| {
+                RevisionError::MakePatch {
+                    path: path.clone(),
+                    source: Box::new(source),
+                }
+            })?;
         }
     }
     Ok(patch)
@@ -194,11 +267,13 @@ pub(crate) fn apply_patch(
     dest: &mut Value,
     patch: &Value,
     field_paths: &[String],
-) -> Result<(), String> {
+) -> Result<(), RevisionError> {
     for path in field_paths {
         if let Some(value) = nested(patch, path)? {
-            set_nested(dest, path, value.clone())
-                .map_err(|e| format!("can't apply patch for field {path}: {e}"))?;
+            set_nested(dest, path, value.clone()).map_err(|source| RevisionError::ApplyPatch {
+                path: path.clone(),
+                source: Box::new(source),
+            })?;
         }
     }
     Ok(())
@@ -218,21 +293,18 @@ pub(crate) struct Revision {
 
 impl Revision {
     /// A revision read from the cache.
-    pub fn from_observed(obj: Arc<Value>) -> Result<Self, String> {
+    pub fn from_observed(obj: Arc<Value>) -> Result<Self, RevisionError> {
         let children = match obj.get("children") {
             None | Some(Value::Null) => Vec::new(),
-            Some(value) => serde_json::from_value(value.clone()).map_err(|e| {
-                format!(
-                    "can't unmarshal children of ControllerRevision {}: {e}",
-                    object::name(&obj)
-                )
-            })?,
+            Some(value) => {
+                serde_json::from_value(value.clone()).map_err(|source| RevisionError::Children {
+                    name: object::name(&obj).to_owned(),
+                    source,
+                })?
+            }
         };
         if !obj.get("parentPatch").is_some_and(Value::is_object) {
-            return Err(format!(
-                "can't unmarshal ControllerRevision parentPatch of {}: not an object",
-                object::name(&obj)
-            ));
+            return Err(RevisionError::ParentPatch(object::name(&obj).to_owned()));
         }
         Ok(Revision {
             object: (*obj).clone(),

@@ -76,6 +76,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use kube::Api;
 use metacontroller_api::constants::{
     REASON_ON_LATEST_REVISION, REASON_ROLLOUT_PROGRESSING, REASON_ROLLOUT_WAITING,
     UPDATED_CONDITION,
@@ -83,172 +84,55 @@ use metacontroller_api::constants::{
 use metacontroller_api::hooks::{CompositeHookResponse, split_api_version};
 use metacontroller_api::{
     ChildUpdateMethod, ControllerRevisionChildren, REVISION_API_GROUP_LABEL,
-    REVISION_RESOURCE_LABEL, StatusConditionCheck,
+    REVISION_RESOURCE_LABEL,
 };
-use metacontroller_apply::owner::{
-    add_owner_reference, controller_uid, make_controller_ref, remove_owner_reference,
-};
-use metacontroller_apply::{Operator, Requirement};
+use metacontroller_apply::owner::{add_owner_reference, controller_uid, make_controller_ref};
+use metacontroller_apply::{ApplyError, Operator, Requirement};
 use serde_json::{Map, Value, json};
 
-use crate::Context;
-use crate::children::{self, Children};
+use crate::children::Children;
 use crate::customize::Related;
-use crate::discovery::ResourceInfo;
 use crate::dynapi;
-use crate::object;
-use crate::webhook::ResolvedHook;
+use crate::hook_target::ResolvedHook;
+use crate::hosted::{Claim, Claimable, SyncError};
+use crate::object::{self, RawObject};
 
-use super::parent::ParentController;
-use super::revisions::{self, Revision, RevisionStore};
-use super::sync::SyncError;
+use super::controller::ParentController;
+use super::revisions::{self, Revision, RevisionError};
+use super::rollout::{Condition, GroupKind, Rolling, failed_check, set_condition};
 
 /// When to look at a parent again after a rollout step.
 const PROGRESS_RECHECK: Duration = Duration::from_secs(1);
 
-/// `(API group, kind)` of a child type, version-agnostic.
-type GroupKind = (String, String);
-
-/// The update strategy of a child type, as far as rollouts care.
-struct Strategy {
-    method: ChildUpdateMethod,
-    checks: Vec<StatusConditionCheck>,
+/// ControllerRevisions, as [`Claim`] writes them: adoptions and releases go
+/// to the revision store at once.
+struct RevisionClaim<'a> {
+    ctx_client: &'a kube::Client,
+    rolling: &'a Rolling,
 }
 
-/// Rolling-update state of a hosted controller whose child types include a
-/// rolling method.
-pub(crate) struct Rolling {
-    /// The ControllerRevision resource.
-    info: ResourceInfo,
-    /// Revisions: shared cache plus recent writes.
-    pub(super) store: RevisionStore,
-    /// `parentResource.revisionHistory.fieldPaths` (default `spec`).
-    field_paths: Vec<String>,
-    /// Update strategies by child group and kind.
-    strategies: HashMap<GroupKind, Strategy>,
-}
-
-impl Rolling {
-    /// Rolling state for the child types `(group, kind, method, checks)`,
-    /// or `None` when none of them rolls.
-    pub(crate) fn new(
-        ctx: &Arc<Context>,
-        field_paths: Vec<String>,
-        types: impl IntoIterator<Item = (String, String, ChildUpdateMethod, Vec<StatusConditionCheck>)>,
-    ) -> Option<Self> {
-        let strategies: HashMap<GroupKind, Strategy> = types
-            .into_iter()
-            .map(|(group, kind, method, checks)| ((group, kind), Strategy { method, checks }))
-            .collect();
-        if !strategies.values().any(|s| s.method.is_rolling()) {
-            return None;
-        }
-        let info = revisions::resource();
-        Some(Rolling {
-            store: RevisionStore::new(ctx.informers.acquire(&info)),
-            info,
-            field_paths,
-            strategies,
-        })
+impl Claimable for RevisionClaim<'_> {
+    fn label(&self, rev: &Value) -> String {
+        format!("ControllerRevision {}", object::name(rev))
     }
 
-    fn strategy(&self, group: &str, kind: &str) -> Option<&Strategy> {
-        self.strategies.get(&(group.to_owned(), kind.to_owned()))
+    fn api(&self, rev: &Value) -> Api<RawObject> {
+        dynapi::api(self.ctx_client, &self.rolling.info, object::namespace(rev))
     }
 
-    fn is_rolling(&self, group: &str, kind: &str) -> bool {
-        self.strategy(group, kind)
-            .is_some_and(|s| s.method.is_rolling())
+    fn adopted(&self, _cached: Arc<Value>, written: Value) -> Arc<Value> {
+        self.rolling.store.written(written)
+    }
+
+    fn released(&self, written: Value) {
+        self.rolling.store.written(written);
     }
 }
 
-/// The `Updated` condition to report.
-#[derive(Debug, PartialEq)]
-struct Condition {
-    status: &'static str,
-    reason: &'static str,
-    message: String,
-}
-
-impl Condition {
-    fn to_value(&self) -> Value {
-        let mut c = Map::new();
-        c.insert("type".into(), json!(UPDATED_CONDITION));
-        c.insert("status".into(), json!(self.status));
-        if !self.reason.is_empty() {
-            c.insert("reason".into(), json!(self.reason));
-        }
-        if !self.message.is_empty() {
-            c.insert("message".into(), json!(self.message));
-        }
-        Value::Object(c)
+impl From<RevisionError> for SyncError {
+    fn from(err: RevisionError) -> Self {
+        SyncError::Kind(Box::new(err))
     }
-}
-
-/// Sets (replaces or appends) a condition in `status.conditions`.
-fn set_condition(status: &mut Map<String, Value>, condition: Value) -> Result<(), String> {
-    let kind = condition.get("type").cloned();
-    match status.get_mut("conditions") {
-        None | Some(Value::Null) => {
-            status.insert("conditions".into(), Value::Array(vec![condition]));
-        }
-        Some(Value::Array(items)) => {
-            match items.iter_mut().find(|c| {
-                c.get("type")
-                    .is_some_and(|t| t.is_string() && Some(t) == kind.as_ref())
-            }) {
-                Some(existing) => *existing = condition,
-                None => items.push(condition),
-            }
-        }
-        Some(_) => return Err("status.conditions is not a list".into()),
-    }
-    Ok(())
-}
-
-/// `statusChecks.conditions` against a child's `status.conditions`.
-fn check_status(checks: &[StatusConditionCheck], child: &Value) -> Result<(), String> {
-    for check in checks {
-        let condition = child
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .and_then(|items| {
-                items
-                    .iter()
-                    .find(|c| c.get("type").and_then(Value::as_str) == Some(check.type_.as_str()))
-            });
-        let Some(condition) = condition else {
-            return Err(format!(
-                "required condition type missing: {:?}",
-                check.type_
-            ));
-        };
-        let field = |name: &str| {
-            condition
-                .get(name)
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-        };
-        if let Some(want) = &check.status
-            && field("status") != want
-        {
-            return Err(format!(
-                "{:?} condition status is {:?} (want {want:?})",
-                check.type_,
-                field("status")
-            ));
-        }
-        if let Some(want) = &check.reason
-            && field("reason") != want
-        {
-            return Err(format!(
-                "{:?} condition reason is {:?} (want {want:?})",
-                check.type_,
-                field("reason")
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// One revision with the hook's answer for its (hypothetical) parent.
@@ -313,15 +197,14 @@ impl ParentController {
         finalizing: bool,
     ) -> Result<CompositeHookResponse, SyncError> {
         let Some(rolling) = &self.rolling else {
-            return Err("no rolling update state".to_owned().into());
+            return Err(SyncError::Invalid("no rolling update state".to_owned()));
         };
         let describe = object::describe(parent);
         let Some(namespace) = object::namespace(parent).filter(|_| self.filter.parent.namespaced)
         else {
-            return Err(format!(
+            return Err(SyncError::Invalid(format!(
                 "can't use rolling update methods with {describe}: ControllerRevisions live in the parent's namespace, so the parent must be namespaced"
-            )
-            .into());
+            )));
         };
 
         let claimed = self.claim_revisions(rolling, parent, namespace).await?;
@@ -359,12 +242,8 @@ impl ParentController {
         .await;
         let mut responses = Vec::with_capacity(results.len());
         for result in results {
-            let mut response = result.map_err(|err| match err {
-                SyncError::Failed(m) => {
-                    SyncError::Failed(format!("sync hook failed for {describe}: {m}"))
-                }
-                other => other,
-            })?;
+            let mut response =
+                result.map_err(|err| err.context(|| format!("sync hook failed for {describe}")))?;
             for child in &mut response.children {
                 self.default_child_metadata(parent, child);
             }
@@ -397,7 +276,10 @@ impl ParentController {
 
         self.manage_revisions(rolling, parent, namespace, &claimed, &revs)
             .await
-            .map_err(|e| format!("{describe}: can't reconcile ControllerRevisions: {e}"))?;
+            .map_err(|err| {
+                SyncError::from(err)
+                    .context(|| format!("{describe}: can't reconcile ControllerRevisions"))
+            })?;
 
         // Desired children: the latest revision's, except those an old
         // revision still claims.
@@ -427,7 +309,9 @@ impl ParentController {
 
         let mut status = latest.response.status.clone().unwrap_or_default();
         set_condition(&mut status, condition.to_value()).map_err(|e| {
-            format!("can't set the {UPDATED_CONDITION} condition of {describe}: {e}")
+            SyncError::Invalid(format!(
+                "can't set the {UPDATED_CONDITION} condition of {describe}: {e}"
+            ))
         })?;
         let resync_after_seconds = revs
             .iter()
@@ -514,11 +398,10 @@ impl ParentController {
                     labels.extend(template.clone());
                 }
                 Some(_) => {
-                    return Err(format!(
+                    return Err(SyncError::Invalid(format!(
                         "invalid labels on parent {}: spec.template.metadata.labels must be a map of strings",
                         object::describe(parent)
-                    )
-                    .into());
+                    )));
                 }
             }
             if let Some(Value::Object(match_labels)) = parent.pointer("/spec/selector/matchLabels")
@@ -560,119 +443,40 @@ impl ParentController {
         namespace: &str,
     ) -> Result<Vec<Arc<Value>>, SyncError> {
         let label = |key: &str, value: &str| {
-            Requirement::new(key, Operator::Equals, vec![value.to_owned()])
-                .map_err(|e| format!("can't make ControllerRevision selector: {e}"))
+            Requirement::new(key, Operator::Equals, vec![value.to_owned()]).map_err(|source| {
+                SyncError::Selector {
+                    what: "can't make ControllerRevision selector".into(),
+                    source,
+                }
+            })
         };
         let selector = self
             .filter
             .child_selector(parent)?
             .with(label(REVISION_API_GROUP_LABEL, self.filter.parent.group())?)
             .with(label(REVISION_RESOURCE_LABEL, self.filter.parent.plural())?);
-        let parent_uid = object::uid(parent);
-        let parent_deleting = object::is_deleting(parent);
-        let mut can_adopt: Option<Result<(), String>> = None;
-        let mut claimed = Vec::new();
-        let mut errors = Vec::new();
         let mut candidates = rolling.store.list(namespace);
         candidates.sort_by(|a, b| object::name(a).cmp(object::name(b)));
-        for rev in candidates {
-            let matches = selector.matches_object_labels(&rev);
-            match controller_uid(&rev) {
-                Some(uid) if uid != parent_uid => {}
-                Some(_) if matches => claimed.push(rev),
-                Some(_) => {
-                    if !parent_deleting
-                        && let Err(err) = self.release_revision(rolling, parent, &rev).await
-                    {
-                        errors.push(err);
-                    }
-                }
-                None => {
-                    if parent_deleting || !matches || object::is_deleting(&rev) {
-                        continue;
-                    }
-                    let allowed = match &can_adopt {
-                        Some(result) => result.clone(),
-                        None => {
-                            let result = self.recheck_parent(parent).await;
-                            can_adopt = Some(result.clone());
-                            result
-                        }
-                    };
-                    if let Err(err) = allowed {
-                        errors.push(format!(
-                            "can't adopt ControllerRevision {namespace}/{} ({}): {err}",
-                            object::name(&rev),
-                            object::uid(&rev)
-                        ));
-                        continue;
-                    }
-                    match self.adopt_revision(rolling, parent, &rev).await {
-                        Ok(Some(adopted)) => claimed.push(adopted),
-                        Ok(None) => {}
-                        Err(err) => errors.push(err),
-                    }
-                }
-            }
-        }
-        match children::aggregate(errors) {
-            None => Ok(claimed),
-            Some(err) => Err(format!("can't claim ControllerRevisions: {err}").into()),
-        }
-    }
-
-    async fn adopt_revision(
-        &self,
-        rolling: &Rolling,
-        parent: &Value,
-        rev: &Value,
-    ) -> Result<Option<Arc<Value>>, String> {
-        tracing::info!(parent = %object::describe(parent), revision = %object::name(rev), "adopting ControllerRevision");
-        let api = dynapi::api(&self.ctx.client, &rolling.info, object::namespace(rev));
-        let owner = make_controller_ref(parent);
-        let result = dynapi::atomic_update(&api, rev, false, |obj| {
-            add_owner_reference(obj, owner.clone());
-            true
-        })
-        .await;
-        match result {
-            Ok(updated) => Ok(Some(rolling.store.written(updated))),
-            Err(err) if err.is_not_found() => Ok(None),
-            Err(err) => Err(format!(
-                "can't adopt ControllerRevision {}: {err}",
-                object::name(rev)
-            )),
-        }
-    }
-
-    async fn release_revision(
-        &self,
-        rolling: &Rolling,
-        parent: &Value,
-        rev: &Value,
-    ) -> Result<(), String> {
-        tracing::info!(parent = %object::describe(parent), revision = %object::name(rev), "releasing ControllerRevision");
-        let api = dynapi::api(&self.ctx.client, &rolling.info, object::namespace(rev));
-        let parent_uid = object::uid(parent);
-        let result = dynapi::atomic_update(&api, rev, false, |obj| {
-            remove_owner_reference(obj, parent_uid)
-        })
-        .await;
-        match result {
-            Ok(updated) => {
-                rolling.store.written(updated);
-                Ok(())
-            }
-            Err(err) if err.is_not_found() || err.is_gone() => Ok(()),
-            Err(err) => Err(format!(
-                "can't release ControllerRevision {}: {err}",
-                object::name(rev)
-            )),
-        }
+        let target = RevisionClaim {
+            ctx_client: &self.ctx.client,
+            rolling,
+        };
+        Claim::new(parent, self.parent_api(parent))
+            .claim(&target, candidates, &selector)
+            .await
+            .map_err(|source| SyncError::Claim {
+                what: "can't claim ControllerRevisions".into(),
+                source,
+            })
     }
 
     /// Whether writing `desired` would leave `child` as it is.
-    fn up_to_date(&self, parent: &Value, child: &Value, desired: &Value) -> Result<bool, String> {
+    fn up_to_date(
+        &self,
+        parent: &Value,
+        child: &Value,
+        desired: &Value,
+    ) -> Result<bool, ApplyError> {
         self.ctx.apply.is_up_to_date(parent, child, desired)
     }
 
@@ -796,8 +600,7 @@ impl ParentController {
             if owner == Some(0) {
                 continue;
             }
-            if let Err(message) = self.should_continue_rolling(rolling, parent, &revs[0], observed)
-            {
+            if let Some(message) = self.awaited(rolling, parent, &revs[0], observed) {
                 return Condition {
                     status: "False",
                     reason: REASON_ROLLOUT_WAITING,
@@ -821,15 +624,15 @@ impl ParentController {
         }
     }
 
-    /// Whether every child on the latest revision is observed, up to date
-    /// and healthy; the error says what is awaited.
-    fn should_continue_rolling(
+    /// What the rollout waits for before it moves another child: a child on
+    /// the latest revision that is not observed, up to date or healthy.
+    fn awaited(
         &self,
         rolling: &Rolling,
         parent: &Value,
         latest: &ParentRevision,
         observed: &Children<Arc<Value>>,
-    ) -> Result<(), String> {
+    ) -> Option<String> {
         for ck in &latest.revision.children {
             let Some(strategy) = rolling
                 .strategy(&ck.api_group, &ck.kind)
@@ -841,16 +644,16 @@ impl ParentController {
             for name in &ck.names {
                 let Some(child) = self.observed_child(observed, parent, &ck.api_group, kind, name)
                 else {
-                    return Err(format!("missing child {kind} {name}"));
+                    return Some(format!("missing child {kind} {name}"));
                 };
                 let Some(desired) = latest.desired(&ck.api_group, kind, name) else {
                     continue;
                 };
                 match self.up_to_date(parent, child, desired) {
                     Ok(true) => {}
-                    Ok(false) => return Err(format!("child {kind} {name} is not updated yet")),
+                    Ok(false) => return Some(format!("child {kind} {name} is not updated yet")),
                     Err(err) => {
-                        return Err(format!(
+                        return Some(format!(
                             "can't check if child {kind} {name} is updated: {err}"
                         ));
                     }
@@ -861,16 +664,17 @@ impl ParentController {
                         .and_then(Value::as_i64)
                         .unwrap_or(0);
                     if observed_generation > 0 && observed_generation < object::generation(child) {
-                        return Err(format!(
+                        return Some(format!(
                             "child {kind} {name} with RollingInPlace update strategy hasn't observed latest spec"
                         ));
                     }
                 }
-                check_status(&strategy.checks, child)
-                    .map_err(|err| format!("child {kind} {name} failed status check: {err}"))?;
+                if let Some(err) = failed_check(&strategy.checks, child) {
+                    return Some(format!("child {kind} {name} failed status check: {err}"));
+                }
             }
         }
-        Ok(())
+        None
     }
 
     /// Step 6: deletes, creates and updates revision objects.
@@ -881,7 +685,7 @@ impl ParentController {
         namespace: &str,
         observed: &[Arc<Value>],
         desired: &[ParentRevision],
-    ) -> Result<(), String> {
+    ) -> Result<(), RevisionError> {
         let api = dynapi::api(&self.ctx.client, &rolling.info, Some(namespace));
         let describe = object::describe(parent);
         let wanted: HashSet<&str> = desired.iter().map(|pr| pr.revision.name()).collect();
@@ -894,10 +698,13 @@ impl ParentController {
             match dynapi::delete_background(&api, name, object::uid(rev)).await {
                 Ok(()) => rolling.store.deleted(rev),
                 Err(err) if err.is_not_found() => rolling.store.deleted(rev),
-                Err(err) => {
-                    return Err(format!(
-                        "can't delete ControllerRevision {name} for {describe}: {err}"
-                    ));
+                Err(source) => {
+                    return Err(RevisionError::Request {
+                        action: "delete",
+                        name: name.to_owned(),
+                        parent: describe,
+                        source: Box::new(source),
+                    });
                 }
             }
         }
@@ -909,8 +716,13 @@ impl ParentController {
                     if object::semantic_eq(current, &obj) {
                         continue;
                     }
-                    let updated = dynapi::replace(&api, obj).await.map_err(|e| {
-                        format!("can't update ControllerRevision {name} for {describe}: {e}")
+                    let updated = dynapi::replace(&api, obj).await.map_err(|source| {
+                        RevisionError::Request {
+                            action: "update",
+                            name: name.to_owned(),
+                            parent: describe.clone(),
+                            source: Box::new(source),
+                        }
                     })?;
                     tracing::info!(parent = %describe, revision = %name,
                         resource_version = %object::resource_version(&updated), "ControllerRevision updated");
@@ -925,10 +737,13 @@ impl ParentController {
                         Err(err) if err.is_already_exists() => {
                             self.take_over_revision(rolling, &api, parent, obj).await?;
                         }
-                        Err(err) => {
-                            return Err(format!(
-                                "can't create ControllerRevision {name} for {describe}: {err}"
-                            ));
+                        Err(source) => {
+                            return Err(RevisionError::Request {
+                                action: "create",
+                                name: name.to_owned(),
+                                parent: describe,
+                                source: Box::new(source),
+                            });
                         }
                     }
                 }
@@ -942,21 +757,29 @@ impl ParentController {
     async fn take_over_revision(
         &self,
         rolling: &Rolling,
-        api: &kube::Api<object::RawObject>,
+        api: &Api<RawObject>,
         parent: &Value,
         wanted: Value,
-    ) -> Result<(), String> {
+    ) -> Result<(), RevisionError> {
         let name = object::name(&wanted).to_owned();
         let describe = object::describe(parent);
+        let request_error = |action, source| RevisionError::Request {
+            action,
+            name: name.clone(),
+            parent: describe.clone(),
+            source: Box::new(source),
+        };
         let live = dynapi::get(api, &name)
             .await
-            .map_err(|e| format!("can't get ControllerRevision {name} for {describe}: {e}"))?;
+            .map_err(|source| request_error("get", source))?;
         if let Some(uid) = controller_uid(&live)
             && uid != object::uid(parent)
         {
-            return Err(format!(
-                "can't create ControllerRevision {name} for {describe}: it exists and is controlled by {uid}"
-            ));
+            return Err(RevisionError::Controlled {
+                name: name.clone(),
+                parent: describe.clone(),
+                uid: uid.to_owned(),
+            });
         }
         let mut updated = live.clone();
         if let (Some(meta), Some(labels)) = (
@@ -987,79 +810,8 @@ impl ParentController {
         tracing::info!(parent = %describe, revision = %name, "taking over existing ControllerRevision");
         let stored = dynapi::replace(api, updated)
             .await
-            .map_err(|e| format!("can't update ControllerRevision {name} for {describe}: {e}"))?;
+            .map_err(|source| request_error("update", source))?;
         rolling.store.written(stored);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conditions_are_replaced_or_appended() {
-        let cond = Condition {
-            status: "False",
-            reason: REASON_ROLLOUT_PROGRESSING,
-            message: "updating Pod a".into(),
-        };
-        let mut status = Map::new();
-        set_condition(&mut status, cond.to_value()).unwrap();
-        assert_eq!(
-            Value::Object(status.clone()),
-            json!({"conditions": [{"type": "Updated", "status": "False",
-                "reason": "RolloutProgressing", "message": "updating Pod a"}]})
-        );
-        let mut status = json!({"conditions": [
-            {"type": "Ready", "status": "True"},
-            {"type": "Updated", "status": "False", "lastTransitionTime": "x"}]})
-        .as_object()
-        .unwrap()
-        .clone();
-        let done = Condition {
-            status: "True",
-            reason: REASON_ON_LATEST_REVISION,
-            message: "latest ControllerRevision: r".into(),
-        };
-        set_condition(&mut status, done.to_value()).unwrap();
-        assert_eq!(
-            status["conditions"],
-            json!([{"type": "Ready", "status": "True"},
-                {"type": "Updated", "status": "True", "reason": "OnLatestRevision",
-                 "message": "latest ControllerRevision: r"}])
-        );
-        let mut bad = json!({"conditions": "x"}).as_object().unwrap().clone();
-        assert!(set_condition(&mut bad, done.to_value()).is_err());
-    }
-
-    #[test]
-    fn status_checks() {
-        let checks = vec![StatusConditionCheck {
-            type_: "Ready".into(),
-            status: Some("True".into()),
-            reason: None,
-        }];
-        let ready = json!({"status": {"conditions": [{"type": "Ready", "status": "True"}]}});
-        assert!(check_status(&checks, &ready).is_ok());
-        let not_ready = json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}});
-        assert_eq!(
-            check_status(&checks, &not_ready).unwrap_err(),
-            r#""Ready" condition status is "False" (want "True")"#
-        );
-        assert_eq!(
-            check_status(&checks, &json!({})).unwrap_err(),
-            r#"required condition type missing: "Ready""#
-        );
-        let reason = vec![StatusConditionCheck {
-            type_: "Ready".into(),
-            status: None,
-            reason: Some("Fine".into()),
-        }];
-        assert_eq!(
-            check_status(&reason, &ready).unwrap_err(),
-            r#""Ready" condition reason is "" (want "Fine")"#
-        );
-        assert!(check_status(&[], &json!({})).is_ok());
     }
 }

@@ -63,73 +63,36 @@
 //!   merge differs from the observed child, compared structurally) and
 //!   `ssa`.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use metacontroller_api::hooks::{
-    CompositeHookResponse, decode_response, object_key, to_go_json, type_key,
-};
+use kube::{Api, Client};
 use metacontroller_apply::Selector;
-use metacontroller_apply::owner::{
-    add_owner_reference, controller_uid, make_controller_ref, remove_owner_reference,
-};
-use metacontroller_hooks::HookError;
-use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::children::{self, ChildGroup, Children};
-use crate::customize::Related;
-use crate::dynapi::{self, ApiError};
-use crate::events::{EventType, ObjectReference, reason};
-use crate::object;
-use crate::ownership;
-use crate::webhook::ResolvedHook;
+use crate::aggregate::Aggregate;
+use crate::children::{self, ChildError, ChildGroup, Children};
+use crate::discovery::ResourceInfo;
+use crate::dynapi;
+use crate::hosted::exchange::pick;
+use crate::hosted::{Claim, Claimable, SyncError, desired, report, resync_after};
+use crate::object::{self, RawObject};
 
-use super::parent::ParentController;
+use super::controller::ParentController;
 
-/// Longest `resyncAfterSeconds` honoured (one year).
-const MAX_RESYNC_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Delay used when a hook answers 429 without a usable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// Outcome of a failed sync.
-#[derive(Debug)]
-pub(crate) enum SyncError {
-    /// The hook answered 429: retry after this delay, without back-off.
-    TooManyRequests(Duration),
-    /// Related objects are not cached yet: retried with back-off, without
-    /// an event.
-    NotReady,
-    /// A write the sync meant to make lost to a newer version (409) even
-    /// after re-reading the object: retried with back-off, without an event.
-    /// The newer version usually brings a sync of its own, but nothing
-    /// guarantees it (a conflict injected by a proxy, or one whose watch
-    /// event was already seen), and a sync that did not write what it meant
-    /// to must not be left for good.
-    Conflict(String),
-    /// Anything else: recorded as a `SyncError` event, retried with back-off.
-    Failed(String),
+/// Children of one type, as [`Claim`] writes them.
+struct ChildClaim<'a> {
+    client: &'a Client,
+    info: &'a ResourceInfo,
 }
 
-impl From<String> for SyncError {
-    fn from(message: String) -> Self {
-        SyncError::Failed(message)
+impl Claimable for ChildClaim<'_> {
+    fn api(&self, obj: &Value) -> Api<RawObject> {
+        dynapi::api(self.client, self.info, object::namespace(obj))
     }
-}
 
-/// The GC finalizers: while one is present the garbage collector owns the
-/// children.
-const GC_FINALIZERS: [&str; 2] = ["foregroundDeletion", "orphan"];
-
-#[derive(Serialize)]
-struct HookRequest<'a> {
-    controller: &'a Value,
-    parent: &'a Value,
-    children: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    finalizing: bool,
+    fn adopted(&self, cached: Arc<Value>, _written: Value) -> Arc<Value> {
+        cached
+    }
 }
 
 impl ParentController {
@@ -142,23 +105,7 @@ impl ParentController {
         };
         tracing::debug!(controller = %self.name, parent = %key, "sync");
         let result = self.sync_parent(parent.clone()).await;
-        if let Err(SyncError::Failed(message)) = &result {
-            self.ctx.recorder.record(
-                &ObjectReference::from_value(&parent),
-                EventType::Warning,
-                reason::SYNC_ERROR,
-                format!("Sync error: {message}"),
-            );
-        }
-        result
-    }
-
-    fn parent_api(&self, parent: &Value) -> kube::Api<object::RawObject> {
-        dynapi::api(
-            &self.ctx.client,
-            &self.filter.parent,
-            object::namespace(parent),
-        )
+        report(&self.ctx, &parent, result)
     }
 
     async fn sync_parent(&self, parent: Arc<Value>) -> Result<(), SyncError> {
@@ -166,7 +113,8 @@ impl ParentController {
         if !filter.wants(&parent) {
             return Ok(());
         }
-        let Some(mut parent) = self.sync_finalizer(parent).await? else {
+        let api = self.parent_api(&parent);
+        let Some(mut parent) = self.finalizer.sync(&api, parent).await? else {
             return Ok(());
         };
         if !filter.wants(&parent) {
@@ -179,19 +127,18 @@ impl ParentController {
             .related(&parent, filter.parent.namespaced, &object::key(&parent))
             .await?;
 
-        let finalizing = self.finalize_hook.is_some()
-            && (object::is_deleting(&parent) || !filter.selected(&parent));
-        let hook = if finalizing {
-            self.finalize_hook.as_ref()
-        } else {
-            self.sync_hook.as_ref()
-        };
+        let selected = filter.selected(&parent);
+        let (hook, finalizing) = pick(
+            self.sync_hook.as_ref(),
+            self.finalize_hook.as_ref(),
+            &parent,
+            selected,
+        );
         let Some(hook) = hook else {
-            return Err(format!(
+            return Err(SyncError::Invalid(format!(
                 "sync hook nil//not defined for {}",
                 object::describe(&parent)
-            )
-            .into());
+            )));
         };
         let response = if self.uses_revisions(&parent) {
             self.sync_revisions(hook, &parent, &observed, &related, finalizing)
@@ -199,32 +146,24 @@ impl ParentController {
         } else {
             self.call_hook(hook, &parent, &observed, &related, finalizing)
                 .await
-                .map_err(|err| match err {
-                    SyncError::Failed(m) => SyncError::Failed(format!(
-                        "sync hook failed for {}: {m}",
-                        object::describe(&parent)
-                    )),
-                    other => other,
+                .map_err(|err| {
+                    err.context(|| format!("sync hook failed for {}", object::describe(&parent)))
                 })?
         };
 
-        if response.resync_after_seconds > 0.0 {
-            let delay = Duration::try_from_secs_f64(response.resync_after_seconds)
-                .unwrap_or(MAX_RESYNC_AFTER)
-                .min(MAX_RESYNC_AFTER);
+        if let Some(delay) = resync_after(response.resync_after_seconds) {
             self.queue.add_after(object::key(&parent), delay);
         }
 
-        if response.finalized && object::has_finalizer(&parent, &self.filter.finalizer) {
-            match self.update_finalizer(&parent, false).await {
+        if response.finalized && self.finalizer.is_on(&parent) {
+            match self.finalizer.update(&api, &parent, false).await {
                 Ok(Some(updated)) => parent = updated,
                 Ok(None) => return Ok(()),
-                Err(err) => {
-                    return Err(format!(
-                        "can't remove finalizer for {}: {err}",
-                        object::describe(&parent)
-                    )
-                    .into());
+                Err(source) => {
+                    return Err(SyncError::Request {
+                        what: format!("can't remove finalizer for {}", object::describe(&parent)),
+                        source,
+                    });
                 }
             }
         }
@@ -235,7 +174,7 @@ impl ParentController {
             .await?;
 
         let deleting = object::is_deleting(&parent);
-        if (!deleting || self.should_finalize(&parent))
+        if (!deleting || self.finalizer.manages_while_deleting(&parent))
             && let Err(err) = children::manage_children(
                 &self.ctx.client,
                 &self.ctx.apply,
@@ -250,65 +189,16 @@ impl ParentController {
 
         self.update_status(&parent, response.status).await?;
 
-        match children::aggregate(manage_errors) {
+        match Aggregate::of(manage_errors) {
             None => Ok(()),
-            Some(err) => Err(format!(
-                "can't reconcile children for {}: {err}",
-                object::describe(&parent)
-            )
-            .into()),
+            Some(source) => Err(SyncError::Children {
+                what: format!("can't reconcile children for {}", object::describe(&parent)),
+                source,
+            }),
         }
     }
 
-    /// Whether children are still managed while the parent is being deleted.
-    fn should_finalize(&self, parent: &Value) -> bool {
-        self.finalize_hook.is_some()
-            && object::has_finalizer(parent, &self.filter.finalizer)
-            && !object::finalizers(parent).any(|f| GC_FINALIZERS.contains(&f))
-    }
-
-    /// Adds or removes our finalizer as the presence of a finalize hook
-    /// requires. `None` when the parent is gone.
-    async fn sync_finalizer(&self, parent: Arc<Value>) -> Result<Option<Arc<Value>>, SyncError> {
-        let enabled = self.finalize_hook.is_some();
-        if object::has_finalizer(&parent, &self.filter.finalizer) == enabled
-            || (enabled && object::is_deleting(&parent))
-        {
-            return Ok(Some(parent));
-        }
-        self.update_finalizer(&parent, enabled)
-            .await
-            .map_err(|err| {
-                SyncError::Failed(format!(
-                    "can't sync finalizer for {}: {err}",
-                    object::describe(&parent)
-                ))
-            })
-    }
-
-    async fn update_finalizer(
-        &self,
-        parent: &Value,
-        add: bool,
-    ) -> Result<Option<Arc<Value>>, ApiError> {
-        let finalizer = &self.filter.finalizer;
-        let api = self.parent_api(parent);
-        let result = dynapi::atomic_update(&api, parent, false, |obj| {
-            if add {
-                // No new finalizers on an object that is being deleted.
-                !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
-            } else {
-                object::remove_finalizer(obj, finalizer)
-            }
-        })
-        .await;
-        match result {
-            Ok(updated) => Ok(Some(Arc::new(updated))),
-            Err(err) if err.is_not_found() => Ok(None),
-            Err(err) => Err(err),
-        }
-    }
-
+    /// Step 4: the children of every declared type this parent claims.
     async fn claim_children(
         &self,
         parent: &Arc<Value>,
@@ -319,266 +209,67 @@ impl ParentController {
         } else {
             None
         };
-        let parent_uid = object::uid(parent);
-        let parent_deleting = object::is_deleting(parent);
-        let mut can_adopt: Option<Result<(), String>> = None;
+        let mut claim = Claim::new(parent, self.parent_api(parent));
         let mut claimed_all = Children::new();
         for child in &self.children {
-            let mut candidates = child.informer.list_owned(parent_uid, namespace);
+            let mut candidates = child.informer.list_owned(object::uid(parent), namespace);
             // Only orphans the selector matches are decoded.
             candidates.extend(
                 child
                     .informer
                     .select_orphans(namespace, |m| selector.matches(m.labels)),
             );
-            let mut claimed = BTreeMap::new();
-            let mut errors = Vec::new();
-            for obj in candidates {
-                let matches = selector.matches_object_labels(&obj);
-                match controller_uid(&obj) {
-                    Some(uid) if uid != parent_uid => continue,
-                    Some(_) => {
-                        if matches {
-                            claimed.insert(object::key(&obj), obj);
-                        } else if !parent_deleting
-                            && let Err(err) = self.release(parent, &child.info, &obj).await
-                        {
-                            errors.push(err);
-                        }
-                    }
-                    None => {
-                        if parent_deleting || !matches || object::is_deleting(&obj) {
-                            continue;
-                        }
-                        let allowed = match &can_adopt {
-                            Some(result) => result.clone(),
-                            None => {
-                                let result = self.recheck_parent(parent).await;
-                                can_adopt = Some(result.clone());
-                                result
-                            }
-                        };
-                        if let Err(err) = allowed {
-                            errors.push(format!(
-                                "can't adopt {} ({}): {err}",
-                                object::describe(&obj),
-                                object::uid(&obj)
-                            ));
-                            continue;
-                        }
-                        match self.adopt(parent, &child.info, &obj).await {
-                            Ok(true) => {
-                                claimed.insert(object::key(&obj), obj);
-                            }
-                            Ok(false) => {}
-                            Err(err) => errors.push(err),
-                        }
-                    }
-                }
-            }
-            if let Some(err) = children::aggregate(errors) {
-                return Err(format!("can't claim {} children: {err}", child.info.kind()).into());
-            }
+            let target = ChildClaim {
+                client: &self.ctx.client,
+                info: &child.info,
+            };
+            let claimed = claim
+                .claim(&target, candidates, selector)
+                .await
+                .map_err(|source| SyncError::Claim {
+                    what: format!("can't claim {} children", child.info.kind()),
+                    source,
+                })?;
             claimed_all.insert(
                 child.type_key.clone(),
                 ChildGroup {
                     resource: child.info.clone(),
                     method: child.method,
-                    objects: claimed,
+                    objects: claimed
+                        .into_iter()
+                        .map(|obj| (object::key(&obj), obj))
+                        .collect(),
                 },
             );
         }
         Ok(claimed_all)
     }
 
-    /// Uncached check that the parent still exists with the same UID and is
-    /// not being deleted, before adopting anything.
-    pub(super) async fn recheck_parent(&self, parent: &Value) -> Result<(), String> {
-        let api = self.parent_api(parent);
-        let fresh = dynapi::get(&api, object::name(parent))
-            .await
-            .map_err(|e| format!("can't recheck DeletionTimestamp: {e}"))?;
-        if object::uid(&fresh) != object::uid(parent) {
-            return Err(format!(
-                "can't recheck DeletionTimestamp: original {} is gone: got uid {}, wanted {}",
-                object::describe(parent),
-                object::uid(&fresh),
-                object::uid(parent)
-            ));
-        }
-        if object::is_deleting(&fresh) {
-            return Err(format!(
-                "{} has just been deleted",
-                object::describe(parent)
-            ));
-        }
-        Ok(())
-    }
-
-    /// Adds our controller reference; `Ok(false)` when the child vanished.
-    async fn adopt(
-        &self,
-        parent: &Value,
-        info: &crate::discovery::ResourceInfo,
-        child: &Value,
-    ) -> Result<bool, String> {
-        tracing::info!(parent = %object::describe(parent), child = %object::describe(child), "adopting");
-        let api = dynapi::api(&self.ctx.client, info, object::namespace(child));
-        let owner = make_controller_ref(parent);
-        let result = dynapi::atomic_update(&api, child, false, |obj| {
-            add_owner_reference(obj, owner.clone());
-            true
-        })
-        .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if err.is_not_found() => Ok(false),
-            Err(err) => Err(format!("can't adopt {}: {err}", object::describe(child))),
-        }
-    }
-
-    /// Removes our owner reference from a child that no longer matches.
-    async fn release(
-        &self,
-        parent: &Value,
-        info: &crate::discovery::ResourceInfo,
-        child: &Value,
-    ) -> Result<(), String> {
-        tracing::info!(parent = %object::describe(parent), child = %object::describe(child), "releasing");
-        let api = dynapi::api(&self.ctx.client, info, object::namespace(child));
-        let parent_uid = object::uid(parent);
-        let result = dynapi::atomic_update(&api, child, false, |obj| {
-            remove_owner_reference(obj, parent_uid)
-        })
-        .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if err.is_not_found() || err.is_gone() => Ok(()),
-            Err(err) => Err(format!("can't release {}: {err}", object::describe(child))),
-        }
-    }
-
-    pub(super) async fn call_hook(
-        &self,
-        hook: &ResolvedHook,
-        parent: &Value,
-        observed: &Children<Arc<Value>>,
-        related: &Related,
-        finalizing: bool,
-    ) -> Result<CompositeHookResponse, SyncError> {
-        let parent_ns = object::namespace(parent);
-        let mut children: BTreeMap<&str, BTreeMap<String, &Value>> = BTreeMap::new();
-        for child in &self.children {
-            let map = children.entry(child.type_key.as_str()).or_default();
-            if let Some(group) = observed.get(&child.type_key) {
-                for obj in group.objects.values() {
-                    if let Some(key) = object_key(
-                        hook.version,
-                        parent_ns,
-                        object::namespace(obj),
-                        object::name(obj),
-                    ) {
-                        map.insert(key, &**obj);
-                    }
-                }
-            }
-        }
-        let request = HookRequest {
-            controller: &self.cc_json,
-            parent,
-            children,
-            related: related.keyed(hook.version, parent_ns),
-            finalizing,
-        };
-        let body = to_go_json(&request).map_err(|e| format!("can't marshal request: {e}"))?;
-        let cache_key = format!(
-            "{}/{}/{}",
-            object::kind(parent),
-            parent_ns.unwrap_or_default(),
-            object::name(parent)
-        );
-        let hook_name = hook.kind.as_str();
-        let version = hook.version;
-        let bytes = hook
-            .client
-            .call(body, Some(&cache_key))
-            .await
-            .map_err(|err| match err {
-                HookError::TooManyRequests { retry_after } => {
-                    SyncError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
-                }
-                other => SyncError::Failed(format!(
-                    "{hook_name} hook failed (version={version}): {other}"
-                )),
-            })?;
-        let decoded =
-            decode_response::<CompositeHookResponse>(&bytes, hook.mode).map_err(|err| {
-                SyncError::Failed(format!(
-                    "{hook_name} hook failed (version={version}): {err}"
-                ))
-            })?;
-        if !decoded.issues.is_empty() {
-            tracing::debug!(controller = %self.name, hook = hook_name, issues = ?decoded.issues, "hook response has unknown or repeated fields (loose mode)");
-        }
-        let mut response = decoded.response;
-        for child in &mut response.children {
-            object::normalize_numbers(child);
-        }
-        if let Some(status) = &mut response.status {
-            status.values_mut().for_each(object::normalize_numbers);
-        }
-        Ok(response)
-    }
-
-    /// Validates the hook's children and groups them by type, defaulting
-    /// namespaces. Selector violations fail the sync; unknown types are
-    /// reported as child management errors.
+    /// Checks and groups the hook's children (see [`desired::group`]): each
+    /// gets the `controller-uid` label with `generateSelector` and must
+    /// match the parent's selector, or the sync fails.
     async fn desired_children(
         &self,
         parent: &Value,
         selector: &Selector,
         desired: Vec<Value>,
-        manage_errors: &mut Vec<String>,
+        manage_errors: &mut Vec<ChildError>,
     ) -> Result<Children<Value>, SyncError> {
-        let parent_ns = object::namespace(parent).map(str::to_owned);
-        let mut grouped: Children<Value> = Children::new();
-        let mut checked = Vec::with_capacity(desired.len());
-        for mut child in desired {
-            if child.is_null() {
-                continue;
-            }
-            if !child.is_object() {
-                return Err(format!("invalid desired child: not an object: {child}").into());
-            }
-            let api_version = object::api_version(&child).to_owned();
-            let kind = object::kind(&child).to_owned();
-            let name = object::name(&child).to_owned();
-            if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-                return Err(format!(
-                    "invalid desired child {kind} {name:?}: apiVersion, kind and metadata.name are required"
-                )
-                .into());
-            }
-            let Some(meta) = object::metadata_mut(&mut child) else {
-                continue;
-            };
-            if meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-                && let Some(ns) = &parent_ns
-            {
-                meta.insert("namespace".into(), Value::String(ns.clone()));
-            }
-            let uid_label = || {
-                (
-                    metacontroller_api::CONTROLLER_UID_LABEL.to_owned(),
-                    Value::String(object::uid(parent).to_owned()),
-                )
+        let generate = self.filter.generate_selector;
+        let uid_label = || {
+            (
+                metacontroller_api::CONTROLLER_UID_LABEL.to_owned(),
+                Value::String(object::uid(parent).to_owned()),
+            )
+        };
+        let prepare = |child: &mut Value| {
+            let described = object::describe(child);
+            let Some(meta) = object::metadata_mut(child) else {
+                return Ok(());
             };
             match meta.get_mut("labels") {
                 None | Some(Value::Null) => {
-                    if self.filter.generate_selector {
+                    if generate {
                         meta.insert(
                             "labels".into(),
                             Value::Object(Map::from_iter([uid_label()])),
@@ -586,53 +277,36 @@ impl ParentController {
                     }
                 }
                 Some(Value::Object(labels)) if labels.values().all(Value::is_string) => {
-                    if self.filter.generate_selector
-                        && !labels.contains_key(metacontroller_api::CONTROLLER_UID_LABEL)
-                    {
+                    if generate && !labels.contains_key(metacontroller_api::CONTROLLER_UID_LABEL) {
                         let (k, v) = uid_label();
                         labels.insert(k, v);
                     }
                 }
                 Some(_) => {
-                    return Err(format!(
-                        "invalid labels on desired child {}: labels must be a map of strings",
-                        object::describe(&child)
-                    )
-                    .into());
+                    return Err(SyncError::Invalid(format!(
+                        "invalid labels on desired child {described}: labels must be a map of strings"
+                    )));
                 }
             }
-            if !selector.matches_object_labels(&child) {
-                return Err(format!(
+            if !selector.matches_object_labels(child) {
+                return Err(SyncError::Invalid(format!(
                     "labels on desired child {} don't match parent selector",
-                    object::describe(&child)
-                )
-                .into());
+                    object::describe(child)
+                )));
             }
-            checked.push((api_version, kind, child));
-        }
-        for (api_version, kind, child) in checked {
-            let rules = self.children.iter().map(|c| (&c.info, c.method));
-            let resolved =
-                ownership::resolve(rules, &self.ctx.resources, parent, &child, "child").await;
-            let (info, method) = match resolved {
-                Ok(resolved) => resolved,
-                Err(err) => {
-                    manage_errors.push(err);
-                    continue;
-                }
-            };
-            let key = object::key(&child);
-            grouped
-                .entry(type_key(&kind, &api_version))
-                .or_insert_with(|| ChildGroup {
-                    resource: info,
-                    method,
-                    objects: BTreeMap::new(),
-                })
-                .objects
-                .insert(key, child);
-        }
-        Ok(grouped)
+            Ok(())
+        };
+        let rules = self.children.iter().map(|c| (&c.info, c.method));
+        desired::group(
+            &self.ctx.resources,
+            rules,
+            parent,
+            desired,
+            "child",
+            prepare,
+            manage_errors,
+        )
+        .await
     }
 
     /// Replaces the parent's status with the hook's (plus
@@ -676,15 +350,14 @@ impl ParentController {
                 tracing::debug!(controller = %self.name, parent = %object::describe(parent), error = %err, "status not written: the parent is gone");
                 Ok(())
             }
-            Err(err) if err.is_conflict() => Err(SyncError::Conflict(format!(
-                "status of {} not written: {err}",
-                object::describe(parent)
-            ))),
-            Err(err) => Err(format!(
-                "can't update status for {}: {err}",
-                object::describe(parent)
-            )
-            .into()),
+            Err(source) if source.is_conflict() => Err(SyncError::Conflict {
+                what: format!("status of {} not written", object::describe(parent)),
+                source,
+            }),
+            Err(source) => Err(SyncError::Request {
+                what: format!("can't update status for {}", object::describe(parent)),
+                source,
+            }),
         }
     }
 }

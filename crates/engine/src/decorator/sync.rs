@@ -63,34 +63,23 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
-use metacontroller_api::hooks::{DecoratorHookResponse, decode_response, object_key, to_go_json};
-use metacontroller_api::{DECORATOR_CONTROLLER_ANNOTATION, hooks::type_key};
-use metacontroller_hooks::HookError;
+use metacontroller_api::DECORATOR_CONTROLLER_ANNOTATION;
+use metacontroller_api::hooks::DecoratorHookResponse;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::children::{self, ChildGroup, Children};
-use crate::composite::SyncError;
+use crate::aggregate::Aggregate;
+use crate::children::{self, ChildError, ChildGroup, Children};
 use crate::customize::Related;
 use crate::dynapi;
-use crate::events::{EventType, ObjectReference, reason};
+use crate::hook_target::ResolvedHook;
+use crate::hosted::exchange::{normalize, pick};
+use crate::hosted::{SyncError, desired, exchange, report, resync_after};
 use crate::object;
-use crate::ownership;
-use crate::webhook::ResolvedHook;
 
-use super::controller::{Decorator, TargetType, split_queue_key};
-
-/// Longest `resyncAfterSeconds` honoured (one year).
-const MAX_RESYNC_AFTER: Duration = Duration::from_secs(365 * 24 * 3600);
-
-/// Delay used when a hook answers 429 without a usable `Retry-After`.
-const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
-
-/// The GC finalizers: while one is present the garbage collector owns the
-/// attachments.
-const GC_FINALIZERS: [&str; 2] = ["foregroundDeletion", "orphan"];
+use super::controller::Decorator;
+use super::filter::{TargetType, split_queue_key};
 
 #[derive(Serialize)]
 struct HookRequest<'a> {
@@ -155,10 +144,12 @@ impl Decorator {
     /// Syncs the target with queue key `key`.
     pub(crate) async fn sync(&self, key: &str) -> Result<(), SyncError> {
         let Some((api_version, kind, namespace, name)) = split_queue_key(key) else {
-            return Err(format!("invalid parent key: {key:?}").into());
+            return Err(SyncError::Invalid(format!("invalid parent key: {key:?}")));
         };
         let Some(target_type) = self.filter.target_type(api_version, kind) else {
-            return Err(format!("can't find kind {kind:?} in apiVersion {api_version:?}").into());
+            return Err(SyncError::Invalid(format!(
+                "can't find kind {kind:?} in apiVersion {api_version:?}"
+            )));
         };
         let namespace = (!namespace.is_empty()).then_some(namespace);
         let Some(target) = target_type.informer.get(&object::key_of(namespace, name)) else {
@@ -168,19 +159,7 @@ impl Decorator {
         };
         tracing::debug!(controller = %self.name, object = %key, "sync");
         let result = self.sync_target(target_type, target.clone(), key).await;
-        if let Err(SyncError::Failed(message)) = &result {
-            self.ctx.recorder.record(
-                &ObjectReference::from_value(&target),
-                EventType::Warning,
-                reason::SYNC_ERROR,
-                format!("Sync error: {message}"),
-            );
-        }
-        result
-    }
-
-    fn target_api(&self, target_type: &TargetType, obj: &Value) -> kube::Api<object::RawObject> {
-        dynapi::api(&self.ctx.client, &target_type.info, object::namespace(obj))
+        report(&self.ctx, &target, result)
     }
 
     async fn sync_target(
@@ -193,7 +172,8 @@ impl Decorator {
         if !filter.wants(target_type, &target) {
             return Ok(());
         }
-        let Some(target) = self.sync_finalizer(target_type, target).await? else {
+        let api = self.target_api(target_type, &target);
+        let Some(target) = self.finalizer.sync(&api, target).await? else {
             return Ok(());
         };
         if !filter.wants(target_type, &target) {
@@ -205,32 +185,33 @@ impl Decorator {
             .related(&target, target_type.info.namespaced, key)
             .await?;
 
-        let finalizing = self.finalize_hook.is_some()
-            && (object::is_deleting(&target) || !filter.selected(target_type, &target));
-        let hook = if finalizing {
-            self.finalize_hook.as_ref()
-        } else {
-            self.sync_hook.as_ref()
-        };
+        let selected = filter.selected(target_type, &target);
+        let (hook, finalizing) = pick(
+            self.sync_hook.as_ref(),
+            self.finalize_hook.as_ref(),
+            &target,
+            selected,
+        );
         let Some(hook) = hook else {
-            return Err(format!("no enabled hooks found for {}", object::describe(&target)).into());
+            return Err(SyncError::Invalid(format!(
+                "no enabled hooks found for {}",
+                object::describe(&target)
+            )));
         };
         let response = self
             .call_hook(hook, &target, &observed, &related, finalizing)
             .await
-            .map_err(|err| match err {
-                SyncError::Failed(m) => SyncError::Failed(format!(
-                    "{} hook failed for {}: {m}",
-                    hook.kind,
-                    object::describe(&target)
-                )),
-                other => other,
+            .map_err(|err| {
+                err.context(|| {
+                    format!(
+                        "{} hook failed for {}",
+                        hook.kind,
+                        object::describe(&target)
+                    )
+                })
             })?;
 
-        if response.resync_after_seconds > 0.0 {
-            let delay = Duration::try_from_secs_f64(response.resync_after_seconds)
-                .unwrap_or(MAX_RESYNC_AFTER)
-                .min(MAX_RESYNC_AFTER);
+        if let Some(delay) = resync_after(response.resync_after_seconds) {
             self.queue.add_after(key.to_owned(), delay);
         }
 
@@ -242,7 +223,7 @@ impl Decorator {
         let desired = self
             .desired_attachments(&target, response.attachments, &mut manage_errors)
             .await?;
-        if (!object::is_deleting(&target) || self.should_finalize(&target))
+        if (!object::is_deleting(&target) || self.finalizer.manages_while_deleting(&target))
             && let Err(err) = children::manage_children(
                 &self.ctx.client,
                 &self.ctx.apply,
@@ -254,56 +235,12 @@ impl Decorator {
         {
             manage_errors.extend(err.0);
         }
-        match children::aggregate(manage_errors) {
+        match Aggregate::of(manage_errors) {
             None => Ok(()),
-            Some(err) => Err(format!(
-                "can't reconcile children for {}: {err}",
-                object::describe(&target)
-            )
-            .into()),
-        }
-    }
-
-    /// Whether attachments are still managed while the target is being
-    /// deleted.
-    fn should_finalize(&self, target: &Value) -> bool {
-        self.finalize_hook.is_some()
-            && object::has_finalizer(target, &self.filter.finalizer)
-            && !object::finalizers(target).any(|f| GC_FINALIZERS.contains(&f))
-    }
-
-    /// Adds or removes our finalizer as the presence of a finalize hook
-    /// requires. `None` when the target is gone.
-    async fn sync_finalizer(
-        &self,
-        target_type: &TargetType,
-        target: Arc<Value>,
-    ) -> Result<Option<Arc<Value>>, SyncError> {
-        let enabled = self.finalize_hook.is_some();
-        let finalizer = &self.filter.finalizer;
-        if object::has_finalizer(&target, finalizer) == enabled
-            || (enabled && object::is_deleting(&target))
-        {
-            return Ok(Some(target));
-        }
-        let api = self.target_api(target_type, &target);
-        let result = dynapi::atomic_update(&api, &target, false, |obj| {
-            if enabled {
-                // No new finalizers on an object that is being deleted.
-                !object::is_deleting(obj) && object::add_finalizer(obj, finalizer)
-            } else {
-                object::remove_finalizer(obj, finalizer)
-            }
-        })
-        .await;
-        match result {
-            Ok(updated) => Ok(Some(Arc::new(updated))),
-            Err(err) if err.is_not_found() => Ok(None),
-            Err(err) => Err(format!(
-                "can't sync finalizer for {}: {err}",
-                object::describe(&target)
-            )
-            .into()),
+            Some(source) => Err(SyncError::Children {
+                what: format!("can't reconcile children for {}", object::describe(&target)),
+                source,
+            }),
         }
     }
 
@@ -347,66 +284,17 @@ impl Decorator {
         finalizing: bool,
     ) -> Result<DecoratorHookResponse, SyncError> {
         let target_ns = object::namespace(target);
-        let mut attachments: BTreeMap<&str, BTreeMap<String, &Value>> = BTreeMap::new();
-        for attachment in &self.attachments {
-            let map = attachments.entry(attachment.type_key.as_str()).or_default();
-            if let Some(group) = observed.get(&attachment.type_key) {
-                for obj in group.objects.values() {
-                    if let Some(key) = object_key(
-                        hook.version,
-                        target_ns,
-                        object::namespace(obj),
-                        object::name(obj),
-                    ) {
-                        map.insert(key, &**obj);
-                    }
-                }
-            }
-        }
+        let type_keys = self.attachments.iter().map(|a| a.type_key.as_str());
         let request = HookRequest {
             controller: &self.dc_json,
             object: target,
-            attachments,
+            attachments: children::hook_map(observed, type_keys, hook.version, target_ns),
             related: related.keyed(hook.version, target_ns),
             finalizing,
         };
-        let body = to_go_json(&request).map_err(|e| format!("can't marshal request: {e}"))?;
-        let cache_key = format!(
-            "{}/{}/{}",
-            object::kind(target),
-            target_ns.unwrap_or_default(),
-            object::name(target)
-        );
-        let hook_name = hook.kind.as_str();
-        let version = hook.version;
-        let bytes = hook
-            .client
-            .call(body, Some(&cache_key))
-            .await
-            .map_err(|err| match err {
-                HookError::TooManyRequests { retry_after } => {
-                    SyncError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
-                }
-                other => SyncError::Failed(format!(
-                    "{hook_name} hook failed (version={version}): {other}"
-                )),
-            })?;
-        let decoded =
-            decode_response::<DecoratorHookResponse>(&bytes, hook.mode).map_err(|err| {
-                SyncError::Failed(format!(
-                    "{hook_name} hook failed (version={version}): {err}"
-                ))
-            })?;
-        if !decoded.issues.is_empty() {
-            tracing::debug!(controller = %self.name, hook = hook_name, issues = ?decoded.issues, "hook response has unknown or repeated fields (loose mode)");
-        }
-        let mut response = decoded.response;
-        for attachment in &mut response.attachments {
-            object::normalize_numbers(attachment);
-        }
-        if let Some(status) = &mut response.status {
-            status.values_mut().for_each(object::normalize_numbers);
-        }
+        let mut response: DecoratorHookResponse =
+            exchange(hook, &request, target, &self.name).await?;
+        normalize(&mut response.attachments, &mut response.status);
         Ok(response)
     }
 
@@ -427,7 +315,7 @@ impl Decorator {
         let status_changed = desired_status
             .as_ref()
             .is_some_and(|status| !status_equal(target, status));
-        let finalize = response.finalized && object::has_finalizer(target, &self.filter.finalizer);
+        let finalize = response.finalized && self.finalizer.is_on(target);
         let metadata_changed = labels_changed || annotations_changed || finalize;
         if !metadata_changed && !status_changed {
             return Ok(true);
@@ -466,13 +354,18 @@ impl Decorator {
                     tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "status not written: the object is gone");
                     return Ok(false);
                 }
-                Err(err) if err.is_conflict() => {
-                    return Err(SyncError::Conflict(format!(
-                        "status of {} not written: {err}",
-                        object::describe(target)
-                    )));
+                Err(source) if source.is_conflict() => {
+                    return Err(SyncError::Conflict {
+                        what: format!("status of {} not written", object::describe(target)),
+                        source,
+                    });
                 }
-                Err(err) => return Err(format!("can't update status: {err}").into()),
+                Err(source) => {
+                    return Err(SyncError::Request {
+                        what: "can't update status".into(),
+                        source,
+                    });
+                }
             }
         }
         if finalize {
@@ -485,55 +378,33 @@ impl Decorator {
                 tracing::debug!(controller = %self.name, object = %object::describe(target), error = %err, "update not written: the object is gone");
                 Ok(false)
             }
-            Err(err) if err.is_conflict() => Err(SyncError::Conflict(format!(
-                "{} not updated: {err}",
-                object::describe(target)
-            ))),
-            Err(err) => Err(format!("can't update {}: {err}", object::describe(target)).into()),
+            Err(source) if source.is_conflict() => Err(SyncError::Conflict {
+                what: format!("{} not updated", object::describe(target)),
+                source,
+            }),
+            Err(source) => Err(SyncError::Request {
+                what: format!("can't update {}", object::describe(target)),
+                source,
+            }),
         }
     }
 
-    /// Validates the hook's attachments, defaults their namespace to the
-    /// target's, stamps the decorator annotation and groups them by type.
-    /// Unknown types are reported as child management errors.
+    /// Checks and groups the hook's attachments (see [`desired::group`]),
+    /// stamping the decorator annotation on each.
     async fn desired_attachments(
         &self,
         target: &Value,
         desired: Vec<Value>,
-        manage_errors: &mut Vec<String>,
+        manage_errors: &mut Vec<ChildError>,
     ) -> Result<Children<Value>, SyncError> {
-        let target_ns = object::namespace(target).map(str::to_owned);
-        let mut grouped: Children<Value> = Children::new();
-        let mut checked = Vec::with_capacity(desired.len());
-        for mut attachment in desired {
-            if attachment.is_null() {
-                continue;
-            }
-            if !attachment.is_object() {
-                return Err(
-                    format!("invalid desired attachment: not an object: {attachment}").into(),
-                );
-            }
-            let api_version = object::api_version(&attachment).to_owned();
-            let kind = object::kind(&attachment).to_owned();
-            let name = object::name(&attachment).to_owned();
-            if api_version.is_empty() || kind.is_empty() || name.is_empty() {
-                return Err(format!(
-                    "invalid desired attachment {kind} {name:?}: apiVersion, kind and metadata.name are required"
-                )
-                .into());
-            }
-            let Some(meta) = object::metadata_mut(&mut attachment) else {
-                continue;
+        let prepare = |attachment: &mut Value| {
+            let (kind, name) = (
+                object::kind(attachment).to_owned(),
+                object::name(attachment).to_owned(),
+            );
+            let Some(meta) = object::metadata_mut(attachment) else {
+                return Ok(());
             };
-            if meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-                && let Some(ns) = &target_ns
-            {
-                meta.insert("namespace".into(), Value::String(ns.clone()));
-            }
             let annotations = meta
                 .entry("annotations")
                 .or_insert_with(|| Value::Object(Map::new()));
@@ -541,46 +412,27 @@ impl Decorator {
                 *annotations = Value::Object(Map::new());
             }
             let Some(annotations) = annotations.as_object_mut() else {
-                return Err(format!(
+                return Err(SyncError::Invalid(format!(
                     "invalid annotations on desired attachment {kind} {name:?}: annotations must be a map of strings"
-                )
-                .into());
+                )));
             };
             annotations.insert(
                 DECORATOR_CONTROLLER_ANNOTATION.to_owned(),
                 Value::String(self.name.clone()),
             );
-            checked.push((api_version, kind, attachment));
-        }
-        for (api_version, kind, attachment) in checked {
-            let rules = self.attachments.iter().map(|a| (&a.info, a.method));
-            let resolved = ownership::resolve(
-                rules,
-                &self.ctx.resources,
-                target,
-                &attachment,
-                "attachment",
-            )
-            .await;
-            let (info, method) = match resolved {
-                Ok(resolved) => resolved,
-                Err(err) => {
-                    manage_errors.push(err);
-                    continue;
-                }
-            };
-            let key = object::key(&attachment);
-            grouped
-                .entry(type_key(&kind, &api_version))
-                .or_insert_with(|| ChildGroup {
-                    resource: info,
-                    method,
-                    objects: BTreeMap::new(),
-                })
-                .objects
-                .insert(key, attachment);
-        }
-        Ok(grouped)
+            Ok(())
+        };
+        let rules = self.attachments.iter().map(|a| (&a.info, a.method));
+        desired::group(
+            &self.ctx.resources,
+            rules,
+            target,
+            desired,
+            "attachment",
+            prepare,
+            manage_errors,
+        )
+        .await
     }
 }
 

@@ -1,0 +1,123 @@
+//! One hook exchange: a request goes out, a typed response comes back.
+//!
+//! The request is encoded as Go-compatible JSON and sent with the parent's
+//! `Kind/namespace/name` as ETag cache key; a 429 answer becomes
+//! [`ExchangeError::TooManyRequests`] (with the `Retry-After` delay, one
+//! second when there is none); the body is decoded in the hook's response
+//! mode, and unknown or repeated fields of a loose-mode answer are logged.
+//! Used alike by the sync, finalize and customize hooks of every controller
+//! kind; it knows nothing of controller kinds.
+
+use std::time::Duration;
+
+use metacontroller_api::HookVersion;
+use metacontroller_api::hooks::{DecodeError, HookResponse, decode_response, to_go_json};
+use metacontroller_hooks::{HookError, HookKind};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::hook_target::ResolvedHook;
+use crate::object;
+
+/// Delay used when a hook answers 429 without a usable `Retry-After`.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// Why a hook exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ExchangeError {
+    /// The hook answered 429: ask again after this delay.
+    #[error("hook asked to retry after {0:?}")]
+    TooManyRequests(Duration),
+    /// The request could not be encoded.
+    #[error("can't marshal request: {0}")]
+    Encode(#[source] serde_json::Error),
+    /// The call failed (transport, timeout, HTTP status).
+    #[error("{kind} hook failed (version={version}): {source}")]
+    Call {
+        /// Which hook.
+        kind: HookKind,
+        /// Its protocol version.
+        version: HookVersion,
+        /// The failure.
+        #[source]
+        source: HookError,
+    },
+    /// The answer could not be decoded.
+    #[error("{kind} hook failed (version={version}): {source}")]
+    Decode {
+        /// Which hook.
+        kind: HookKind,
+        /// Its protocol version.
+        version: HookVersion,
+        /// The failure.
+        #[source]
+        source: DecodeError,
+    },
+}
+
+/// Sends `request` about `parent` to `hook` and decodes its answer.
+/// `controller` names the hosted controller in logs.
+pub(crate) async fn exchange<T: HookResponse>(
+    hook: &ResolvedHook,
+    request: &impl Serialize,
+    parent: &Value,
+    controller: &str,
+) -> Result<T, ExchangeError> {
+    let body = to_go_json(request).map_err(ExchangeError::Encode)?;
+    let cache_key = format!(
+        "{}/{}/{}",
+        object::kind(parent),
+        object::namespace(parent).unwrap_or_default(),
+        object::name(parent)
+    );
+    let (kind, version) = (hook.kind, hook.version);
+    let bytes = hook
+        .client
+        .call(body, Some(&cache_key))
+        .await
+        .map_err(|err| match err {
+            HookError::TooManyRequests { retry_after } => {
+                ExchangeError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
+            }
+            source => ExchangeError::Call {
+                kind,
+                version,
+                source,
+            },
+        })?;
+    let decoded =
+        decode_response::<T>(&bytes, hook.mode).map_err(|source| ExchangeError::Decode {
+            kind,
+            version,
+            source,
+        })?;
+    if !decoded.issues.is_empty() {
+        tracing::debug!(controller = %controller, hook = kind.as_str(), issues = ?decoded.issues, "hook response has unknown or repeated fields (loose mode)");
+    }
+    Ok(decoded.response)
+}
+
+/// Normalises the numbers of a sync or finalize answer's objects and status
+/// as Go's decoding would (see [`object::normalize_numbers`]).
+pub(crate) fn normalize(objects: &mut [Value], status: &mut Option<Map<String, Value>>) {
+    objects.iter_mut().for_each(object::normalize_numbers);
+    if let Some(status) = status {
+        status.values_mut().for_each(object::normalize_numbers);
+    }
+}
+
+/// The hook a sync calls for `obj` and whether it is finalizing: the
+/// `finalize` hook, when there is one, while `obj` is being deleted or no
+/// longer `selected`; the `sync` hook otherwise.
+pub(crate) fn pick<'a>(
+    sync: Option<&'a ResolvedHook>,
+    finalize: Option<&'a ResolvedHook>,
+    obj: &Value,
+    selected: bool,
+) -> (Option<&'a ResolvedHook>, bool) {
+    if finalize.is_some() && (object::is_deleting(obj) || !selected) {
+        (finalize, true)
+    } else {
+        (sync, false)
+    }
+}
