@@ -141,13 +141,12 @@ fn image_runs_as_nonroot_and_serves_probes() {
         .and_then(|p| p.trim().parse().ok())
         .unwrap_or_else(|| panic!("unexpected `docker port` output {port_line:?}"));
     let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
     loop {
-        match http_get(port, "/healthz") {
+        let last = match http_get(port, "/healthz") {
             Ok((status, _)) if status.contains(" 200 ") => break,
-            Ok((status, body)) => last = format!("{status} {body}"),
-            Err(e) => last = e.to_string(),
-        }
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(e) => e.to_string(),
+        };
         assert!(
             Instant::now() < deadline,
             "/healthz did not answer 200 within 60 s (last: {last}); logs:\n{}",
