@@ -25,117 +25,16 @@ use std::time::{Duration, Instant};
 use common::hook::Hook;
 use common::instance::Instance;
 use common::proxy::{Proxy, Write};
+use common::things::{create_parent, install, wait_synced};
 use common::wait_for;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DynamicObject, PostParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, PostParams};
 use metacontroller_testbed::TestCluster;
-use serde_json::json;
 
 const LEASE: &str = "metacontroller";
 const NAMESPACE: &str = "default";
 const ACQUIRED: &str = "successfully acquired lease default/metacontroller";
-
-fn parent_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("le.example.com", "v1", "Thing"),
-        "things",
-    )
-}
-
-async fn install(client: &kube::Client, hook: &Hook) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let mut all = metacontroller_api::crds();
-    all.push(
-        serde_json::from_value(json!({
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": "things.le.example.com"},
-            "spec": {
-                "group": "le.example.com",
-                "scope": "Namespaced",
-                "names": {"plural": "things", "singular": "thing", "kind": "Thing", "listKind": "ThingList"},
-                "versions": [{
-                    "name": "v1", "served": true, "storage": true,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}
-                }]
-            }
-        }))
-        .unwrap(),
-    );
-    for crd in &all {
-        crds.create(&PostParams::default(), crd)
-            .await
-            .expect("create CRD");
-    }
-    let cc = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("metacontroller.k8s.io", "v1alpha1", "CompositeController"),
-        "compositecontrollers",
-    );
-    for resource in [parent_resource(), cc.clone()] {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        wait_for(
-            &format!("{} served", resource.plural),
-            Duration::from_secs(60),
-            || {
-                let api = api.clone();
-                async move { api.list(&Default::default()).await.ok() }
-            },
-        )
-        .await;
-    }
-    let controller: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "metacontroller.k8s.io/v1alpha1",
-        "kind": "CompositeController",
-        "metadata": {"name": "things"},
-        "spec": {
-            "generateSelector": true,
-            "parentResource": {"apiVersion": "le.example.com/v1", "resource": "things"},
-            "childResources": [{"apiVersion": "v1", "resource": "configmaps"}],
-            "hooks": {"sync": {"webhook": {"url": hook.url}}}
-        }
-    }))
-    .unwrap();
-    Api::<DynamicObject>::all_with(client.clone(), &cc)
-        .create(&PostParams::default(), &controller)
-        .await
-        .expect("create CompositeController");
-}
-
-async fn create_parent(client: &kube::Client, name: &str) {
-    let parent: DynamicObject = serde_json::from_value(json!({
-        "apiVersion": "le.example.com/v1",
-        "kind": "Thing",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {}
-    }))
-    .unwrap();
-    Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &parent_resource())
-        .create(&PostParams::default(), &parent)
-        .await
-        .expect("create parent");
-}
-
-/// Waits until `name` has its ConfigMap child and `status.children: 1`.
-async fn wait_synced(client: &kube::Client, name: &str, timeout: Duration) {
-    let parents: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), NAMESPACE, &parent_resource());
-    let children: Api<ConfigMap> = Api::namespaced(client.clone(), NAMESPACE);
-    wait_for(&format!("{name} synced"), timeout, || {
-        let (parents, children) = (parents.clone(), children.clone());
-        async move {
-            let parent = parents.get_opt(name).await.ok()??;
-            let child = children.get_opt(name).await.ok()??;
-            (parent.data["status"]["children"] == 1
-                && child.data.as_ref()?.get("from").map(String::as_str) == Some("hook"))
-            .then_some(())
-        }
-    })
-    .await;
-}
 
 fn write_kubeconfig(dir: &Path, name: &str, proxy: &Proxy) -> std::path::PathBuf {
     let path = dir.join(format!("{name}.kubeconfig"));
@@ -170,6 +69,12 @@ async fn one_leader_syncs_and_hands_over() {
     let cluster = TestCluster::start().await.expect("start cluster");
     let client = cluster.client().await.expect("client");
     let hook = Hook::start("127.0.0.1:0").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in metacontroller_api::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("create CRD");
+    }
     install(&client, &hook).await;
     let dir = tempfile::tempdir().unwrap();
     let proxies = [
@@ -187,8 +92,8 @@ async fn one_leader_syncs_and_hands_over() {
     let mut a = Instance::start("a", &kubeconfigs[0], ARGS);
     let mut b = Instance::start("b", &kubeconfigs[1], ARGS);
     let first = wait_leader(&[&a, &b], Duration::from_secs(30)).await;
-    create_parent(&client, "one").await;
-    wait_synced(&client, "one", Duration::from_secs(60)).await;
+    create_parent(&client, NAMESPACE, "one").await;
+    wait_synced(&client, NAMESPACE, "one", Duration::from_secs(60)).await;
     // Give the standby every chance to misbehave before counting.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let (leader, standby) = if first == 0 {
@@ -234,7 +139,7 @@ async fn one_leader_syncs_and_hands_over() {
     // 2. SIGKILL: takeover within the lease duration (plus a retry period).
     let killed = Instant::now();
     leader.signal("KILL");
-    create_parent(&client, "two").await;
+    create_parent(&client, NAMESPACE, "two").await;
     wait_for("takeover after SIGKILL", Duration::from_secs(30), || {
         let done = standby.logged(ACQUIRED);
         async move { done.then_some(()) }
@@ -246,7 +151,7 @@ async fn one_leader_syncs_and_hands_over() {
         takeover <= Duration::from_millis(15_000 + 2_400 + 1_500),
         "takeover took {takeover:?}"
     );
-    wait_synced(&client, "two", Duration::from_secs(60)).await;
+    wait_synced(&client, NAMESPACE, "two", Duration::from_secs(60)).await;
     let standby_before = standby_proxy
         .writes()
         .into_iter()
@@ -293,8 +198,8 @@ async fn one_leader_syncs_and_hands_over() {
         current.log()
     );
     assert!(current.logged("released lease default/metacontroller"));
-    create_parent(&client, "three").await;
-    wait_synced(&client, "three", Duration::from_secs(60)).await;
+    create_parent(&client, NAMESPACE, "three").await;
+    wait_synced(&client, NAMESPACE, "three", Duration::from_secs(60)).await;
 
     // 4. The Lease taken away: the leader stops with a non-zero status.
     let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);

@@ -6,6 +6,7 @@
 pub mod hook;
 pub mod instance;
 pub mod proxy;
+pub mod things;
 
 use std::time::{Duration, Instant};
 
