@@ -8,6 +8,11 @@
 //!   kubeconfig for it, installs the Metacontroller CRDs and runs the engine
 //!   against it in-process: a cluster in one command, for development and
 //!   examples.
+//!
+//! With `--leader-election`, every replica serves its probes and metrics,
+//! but only the holder of the Lease (see [`leader`]) runs the engine.
+
+mod leader;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -134,16 +139,18 @@ struct EngineArgs {
     /// Profiling endpoint (accepted; not available, must stay "0").
     #[arg(long, default_value = "0")]
     pprof_address: String,
-    /// Leader election (not available yet; must stay false).
+    /// Run only while holding the leader Lease, so that several replicas
+    /// can run with one active.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
     leader_election: bool,
-    /// Leader election lock kind (accepted; not used).
+    /// Kind of lock for leader election; only "leases" is supported.
     #[arg(long, default_value = "leases")]
     leader_election_resource_lock: String,
-    /// Leader election namespace (accepted; not used).
+    /// Namespace of the leader Lease; in a cluster, the Pod's own namespace
+    /// when empty (required elsewhere).
     #[arg(long, default_value = "")]
     leader_election_namespace: String,
-    /// Leader election lock name (accepted; not used).
+    /// Name of the leader Lease.
     #[arg(long, default_value = "metacontroller")]
     leader_election_id: String,
     /// Development logging (accepted; plain text logs are always used).
@@ -161,13 +168,22 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// The leader election settings, when `--leader-election` is on.
+    fn leader_config(&self) -> anyhow::Result<Option<leader::Config>> {
+        if !self.leader_election {
+            return Ok(None);
+        }
+        Ok(Some(leader::Config::from_flags(
+            &self.leader_election_resource_lock,
+            &self.leader_election_namespace,
+            &self.leader_election_id,
+        )?))
+    }
+
     fn engine_config(&self) -> anyhow::Result<EngineConfig> {
         let apply_strategy: ApplyStrategy = self.apply_strategy.parse()?;
         if self.apply_strategy_ssa_field_manager.is_empty() {
             bail!("--apply-strategy-ssa-field-manager must not be empty");
-        }
-        if self.leader_election {
-            bail!("--leader-election is not supported yet; run a single replica");
         }
         if !matches!(self.pprof_address.as_str(), "" | "0") {
             tracing::warn!(address = %self.pprof_address, "--pprof-address is not supported; ignored");
@@ -274,15 +290,17 @@ async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> 
     Ok(Some(listener))
 }
 
-/// Runs the engine plus its HTTP endpoints until `cancel` fires.
+/// Runs the engine plus its HTTP endpoints until `cancel` fires; with
+/// `leader`, the endpoints at once and the engine only once the Lease is held.
 async fn run_engine(
     client: kube::Client,
     args: &EngineArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = args.engine_config()?;
+    let leader = args.leader_config()?;
     let mut registry = prometheus_client::registry::Registry::default();
-    let engine = Engine::new(client, config, Some(&mut registry));
+    let engine = Engine::new(client.clone(), config, Some(&mut registry));
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
     if let Some(listener) = bind("metrics server", &args.metrics_address).await? {
@@ -291,11 +309,46 @@ async fn run_engine(
     if let Some(listener) = bind("health probes", &args.health_probe_bind_address).await? {
         servers.spawn(serve_health(listener, cancel.clone()));
     }
-    let result = engine.run(cancel.clone()).await;
+    let result = match leader {
+        None => engine
+            .run(cancel.clone())
+            .await
+            .map_err(anyhow::Error::from),
+        Some(leader) => run_as_leader(client, engine, leader, cancel.clone()).await,
+    };
     cancel.cancel();
     while servers.join_next().await.is_some() {}
-    result?;
-    Ok(())
+    result
+}
+
+/// Waits for the Lease, then runs the engine while renewing it. Losing the
+/// Lease ends the process at once with a non-zero status (another replica
+/// may already be syncing); `cancel` stops the engine and then releases the
+/// Lease, so a standby takes over without waiting for it to expire.
+async fn run_as_leader(
+    client: kube::Client,
+    engine: Engine,
+    config: leader::Config,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let mut elector = leader::Elector::new(client, config);
+    tracing::debug!(identity = elector.identity(), "leader election candidate");
+    if !elector.acquire(&cancel).await {
+        return Ok(());
+    }
+    let mut engine_task = tokio::spawn(engine.run(cancel.child_token()));
+    let result = tokio::select! {
+        lost = elector.hold(&cancel) => {
+            if lost {
+                tracing::error!("leader election lost");
+                std::process::exit(1);
+            }
+            (&mut engine_task).await
+        }
+        result = &mut engine_task => result,
+    };
+    elector.release().await;
+    result?.map_err(anyhow::Error::from)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -421,6 +474,10 @@ mod tests {
         assert_eq!(e.apply_strategy, "dynamic-apply");
         assert_eq!(e.events_burst, 25);
         assert!(!e.leader_election);
+        assert_eq!(e.leader_election_resource_lock, "leases");
+        assert_eq!(e.leader_election_namespace, "");
+        assert_eq!(e.leader_election_id, "metacontroller");
+        assert!(e.leader_config().unwrap().is_none());
         let config = e.engine_config().unwrap();
         assert!(config.target_label_selector.is_everything());
     }
@@ -466,10 +523,34 @@ mod tests {
     fn unsupported_settings_are_rejected() {
         let cli = Cli::try_parse_from(["metacontroller", "--apply-strategy=bogus"]).unwrap();
         assert!(cli.run.engine.engine_config().is_err());
-        let cli = Cli::try_parse_from(["metacontroller", "--leader-election"]).unwrap();
-        assert!(cli.run.engine.engine_config().is_err());
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "--leader-election",
+            "--leader-election-resource-lock=endpoints",
+            "--leader-election-namespace=ns",
+        ])
+        .unwrap();
+        assert!(cli.run.engine.leader_config().is_err());
         assert!(Cli::try_parse_from(["metacontroller", "--discovery-interval=-1s"]).is_err());
         assert!(Cli::try_parse_from(["metacontroller", "--discovery-interval=soon"]).is_err());
+    }
+
+    #[test]
+    fn leader_election_flags() {
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "--leader-election",
+            "--leader-election-namespace=ops",
+            "--leader-election-id=mc",
+        ])
+        .unwrap();
+        let config = cli.run.engine.leader_config().unwrap().unwrap();
+        assert_eq!(
+            (config.namespace.as_str(), config.name.as_str()),
+            ("ops", "mc")
+        );
+        let cli = Cli::try_parse_from(["metacontroller", "--leader-election=false"]).unwrap();
+        assert!(cli.run.engine.leader_config().unwrap().is_none());
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn cache_root() -> PathBuf {
 
 /// FNV-1a over every file of the Go module (path and content), in path
 /// order: stable across runs and toolchains, unlike `DefaultHasher`.
-fn module_hash(dir: &Path) -> Result<u64, Error> {
+pub(crate) fn module_hash(dir: &Path) -> Result<u64, Error> {
     let mut files = Vec::new();
     collect_files(dir, dir, &mut files)?;
     files.sort();
@@ -131,26 +131,90 @@ pub fn ensure(log: Option<&Path>) -> Result<Binaries, Error> {
     if bins.complete() {
         return Ok(bins);
     }
-    let root = cache_root();
-    std::fs::create_dir_all(&root).map_err(|e| Error::io(&root, e))?;
-    let lock_path = root.join(".build.lock");
-    let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
-    lock.lock().map_err(|e| Error::io(&lock_path, e))?;
-    // Someone else may have built it while we waited.
-    if bins.complete() {
-        return Ok(bins);
-    }
-    let staging = root.join(format!(
-        ".building-{}",
-        dir.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let _ = std::fs::remove_dir_all(&staging);
-    std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
-    go_build(&staging, log)?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&staging, &dir).map_err(|e| Error::io(&dir, e))?;
-    drop(lock);
+    let build = GoBuild {
+        module: go_module_dir(),
+        cache_root: cache_root(),
+        ldflags: version_ldflags(),
+        packages: &[
+            "k8s.io/kubernetes/cmd/kube-apiserver",
+            "k8s.io/kubernetes/cmd/kube-controller-manager",
+            "./cmd/etcd",
+        ],
+    };
+    build.run_into(&dir, || bins.complete(), log)?;
     Ok(bins)
+}
+
+/// One `go build` of some packages of a Go module into a cache folder.
+pub(crate) struct GoBuild<'a> {
+    /// The Go module (its `go.mod` pins every version).
+    pub module: PathBuf,
+    /// Where the lock file and the staging folder go.
+    pub cache_root: PathBuf,
+    pub ldflags: String,
+    pub packages: &'a [&'a str],
+}
+
+impl GoBuild<'_> {
+    /// Builds into `dir` unless `done()` says another caller already has:
+    /// under a file lock, into a staging folder renamed to `dir` at the end.
+    pub fn run_into(
+        &self,
+        dir: &Path,
+        done: impl Fn() -> bool,
+        log: Option<&Path>,
+    ) -> Result<(), Error> {
+        let root = &self.cache_root;
+        std::fs::create_dir_all(root).map_err(|e| Error::io(root, e))?;
+        let lock_path = root.join(".build.lock");
+        let lock = File::create(&lock_path).map_err(|e| Error::io(&lock_path, e))?;
+        lock.lock().map_err(|e| Error::io(&lock_path, e))?;
+        // Someone else may have built it while we waited.
+        if done() {
+            return Ok(());
+        }
+        let staging = root.join(format!(
+            ".building-{}",
+            dir.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(|e| Error::io(&staging, e))?;
+        self.go_build(&staging, log)?;
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::rename(&staging, dir).map_err(|e| Error::io(dir, e))?;
+        drop(lock);
+        Ok(())
+    }
+
+    fn go_build(&self, out: &Path, log: Option<&Path>) -> Result<(), Error> {
+        let module = &self.module;
+        let mut cmd = Command::new("go");
+        cmd.current_dir(module)
+            .arg("build")
+            .arg("-trimpath")
+            .arg("-ldflags")
+            .arg(&self.ldflags)
+            .arg("-o")
+            .arg(out)
+            .args(self.packages);
+        if let Some(log) = log {
+            let file = File::create(log).map_err(|e| Error::io(log, e))?;
+            let err = file.try_clone().map_err(|e| Error::io(log, e))?;
+            cmd.stdout(file).stderr(err);
+        }
+        let status = cmd.status().map_err(|e| {
+            Error::Build(format!("running `go build` in {}: {e}", module.display()))
+        })?;
+        if !status.success() {
+            return Err(Error::Build(format!(
+                "`go build` in {} failed ({status}){}",
+                module.display(),
+                log.map(|l| format!("; output in {}", l.display()))
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// The `-ldflags` that give the binaries their release version, as
@@ -172,40 +236,6 @@ fn version_ldflags() -> String {
         format!("-X go.etcd.io/etcd/api/v3/version.GitSHA={ETCD_VERSION}"),
     ]
     .join(" ")
-}
-
-fn go_build(out: &Path, log: Option<&Path>) -> Result<(), Error> {
-    let module = go_module_dir();
-    let mut cmd = Command::new("go");
-    cmd.current_dir(&module)
-        .arg("build")
-        .arg("-trimpath")
-        .arg("-ldflags")
-        .arg(version_ldflags())
-        .arg("-o")
-        .arg(out)
-        .args([
-            "k8s.io/kubernetes/cmd/kube-apiserver",
-            "k8s.io/kubernetes/cmd/kube-controller-manager",
-            "./cmd/etcd",
-        ]);
-    if let Some(log) = log {
-        let file = File::create(log).map_err(|e| Error::io(log, e))?;
-        let err = file.try_clone().map_err(|e| Error::io(log, e))?;
-        cmd.stdout(file).stderr(err);
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| Error::Build(format!("running `go build` in {}: {e}", module.display())))?;
-    if !status.success() {
-        return Err(Error::Build(format!(
-            "`go build` in {} failed ({status}){}",
-            module.display(),
-            log.map(|l| format!("; output in {}", l.display()))
-                .unwrap_or_default()
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -11,8 +11,9 @@
 //! process (see [`crate::process`]).
 //!
 //! The controller manager runs the controllers a CompositeController's world
-//! depends on without nodes: the garbage collector, namespace lifecycle and
-//! service accounts. Workload controllers (Deployments, StatefulSets, Jobs)
+//! depends on without nodes: the garbage collector, namespace lifecycle,
+//! service accounts, and ClusterRole aggregation (so that roles labelled
+//! `aggregate-to-view` and the like reach the built-in roles). Workload controllers (Deployments, StatefulSets, Jobs)
 //! are off, as there is no kubelet or scheduler for their Pods.
 //!
 //! Flags follow the components' reference pages
@@ -32,8 +33,7 @@ use crate::process::Supervised;
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// The controllers kube-controller-manager runs.
-pub const CONTROLLERS: &str =
-    "garbage-collector-controller,namespace-controller,serviceaccount-controller";
+pub const CONTROLLERS: &str = "garbage-collector-controller,namespace-controller,serviceaccount-controller,clusterrole-aggregation-controller";
 
 /// Options of [`RealCluster::start_with`].
 #[derive(Clone, Debug, Default)]

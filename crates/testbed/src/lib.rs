@@ -9,6 +9,7 @@
 //! same test runs unchanged on both.
 //!
 //! - [`binaries`]: builds and caches the Go binaries by version.
+//! - [`helm`]: builds and caches `helm` the same way, for the chart tests.
 //! - [`pki`]: the CA, serving and client certificates of one cluster.
 //! - [`process`]: child processes that die with the process that started them.
 //! - [`cluster`]: [`RealCluster`], one running control plane.
@@ -18,6 +19,7 @@
 
 pub mod binaries;
 pub mod cluster;
+pub mod helm;
 pub mod pki;
 pub mod process;
 mod switch;

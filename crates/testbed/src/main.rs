@@ -7,14 +7,14 @@
 //!   SIGTERM, or its standard input closing with `--stop-on-eof`), then stops
 //!   every component.
 //! - `metacontroller-testbed build`: only builds (or finds) the binaries and
-//!   prints their folder.
+//!   prints their folder; then does the same for `helm` and prints its path.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use metacontroller_testbed::{Options, RealCluster, binaries};
+use metacontroller_testbed::{Options, RealCluster, binaries, helm};
 
 #[derive(Parser)]
 #[command(name = "metacontroller-testbed", version, about)]
@@ -38,7 +38,7 @@ enum Cmd {
         #[arg(long)]
         stop_on_eof: bool,
     },
-    /// Build the binaries (if not cached) and print their folder.
+    /// Build the binaries and helm (if not cached) and print where they are.
     Build,
 }
 
@@ -55,6 +55,8 @@ async fn main() -> anyhow::Result<()> {
         Cmd::Build => {
             let bins = tokio::task::spawn_blocking(|| binaries::ensure(None)).await??;
             println!("{}", bins.dir.display());
+            let helm = tokio::task::spawn_blocking(|| helm::ensure(None)).await??;
+            println!("{}", helm.display());
         }
         Cmd::Up {
             dir,
