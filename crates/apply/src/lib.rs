@@ -1,8 +1,7 @@
 //! Pure functions on Kubernetes objects represented as `serde_json::Value`,
-//! shared by the controller engine and the embedded API server.
+//! used by the controller engine. Label selectors live in
+//! `metacontroller-selectors`.
 //!
-//! * [`selector`]: label selectors in string form and `metav1.LabelSelector`
-//!   form, plus DecoratorController annotation selectors, with one matcher.
 //! * [`mod@merge`]: Metacontroller's dynamic apply (three-way merge against the
 //!   `metacontroller.k8s.io/last-applied-configuration` annotation, system
 //!   field and `status` reversion, no-op detection) and the clean-up of
@@ -20,11 +19,9 @@
 pub mod gojson;
 pub mod merge;
 pub mod owner;
-pub mod selector;
 
 pub use merge::{
     ApplyError, LAST_APPLIED_ANNOTATION, apply_update, get_last_applied, merge,
     revert_system_fields, sanitize_for_ssa, set_last_applied,
 };
 pub use owner::{claim_ownership, controller_ref, make_controller_ref};
-pub use selector::{Labels, Operator, Requirement, Selector, SelectorError};
