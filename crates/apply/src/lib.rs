@@ -8,20 +8,21 @@
 //!   desired objects for server-side apply.
 //! * [`owner`]: owner references (controller reference construction, lookup,
 //!   adoption and release).
-//! * [`gojson`]: JSON text encoded exactly as Go's `encoding/json` encodes
-//!   it, so stored annotations compare equal to the ones Metacontroller wrote.
 //!
-//! This crate deliberately has no HTTP, no I/O, no Kubernetes client and no
-//! dependency on any other crate of the workspace: everything here takes JSON
-//! values in and gives JSON values (or plain data) back, so it can be tested
-//! exhaustively with tables.
+//! The annotation is written with `metacontroller_api::gojson`, so stored
+//! annotations compare equal to the ones Metacontroller wrote.
+//!
+//! This crate deliberately has no HTTP, no I/O and no Kubernetes client, and
+//! of the workspace depends only on `metacontroller-api` (names and the Go
+//! JSON encoder): everything here takes JSON values in and gives JSON values
+//! (or plain data) back, so it can be tested exhaustively with tables.
 
-pub mod gojson;
+mod go_fmt;
 pub mod merge;
 pub mod owner;
 
 pub use merge::{
-    ApplyError, LAST_APPLIED_ANNOTATION, apply_update, get_last_applied, merge,
+    DynamicApplyError, LAST_APPLIED_ANNOTATION, apply_update, get_last_applied, merge,
     revert_system_fields, sanitize_for_ssa, set_last_applied,
 };
 pub use owner::{claim_ownership, controller_ref, make_controller_ref};

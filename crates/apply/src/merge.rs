@@ -38,10 +38,10 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 
-use crate::gojson;
+pub use metacontroller_api::LAST_APPLIED_ANNOTATION;
+use metacontroller_api::gojson;
 
-/// Annotation holding the JSON of the last desired object applied to a child.
-pub const LAST_APPLIED_ANNOTATION: &str = "metacontroller.k8s.io/last-applied-configuration";
+use crate::go_fmt;
 
 /// Field names tried, in order of precedence, as the key of a list-map.
 pub const LIST_MAP_KEYS: [&str; 7] = [
@@ -69,9 +69,10 @@ pub const OBJECT_META_SYSTEM_FIELDS: [&str; 8] = [
 
 static NULL: Value = Value::Null;
 
-/// Errors of the apply helpers.
+/// Errors of the dynamic-apply helpers (reading and writing the last-applied
+/// annotation).
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub enum DynamicApplyError {
     /// The last-applied annotation is not valid JSON.
     #[error("can't unmarshal {LAST_APPLIED_ANNOTATION:?} annotation: {0}")]
     LastAppliedInvalid(#[source] serde_json::Error),
@@ -162,8 +163,8 @@ pub fn detect_list_map_key(lists: &[&Vec<Value>]) -> Option<&'static str> {
 fn list_map_item_key(item: &Value, merge_key: &str) -> String {
     match item.get(merge_key) {
         Some(Value::String(s)) => s.clone(),
-        Some(other) => gojson::format_go_v(other),
-        None => gojson::format_go_v(&Value::Null),
+        Some(other) => go_fmt::format_go_v(other),
+        None => go_fmt::format_go_v(&Value::Null),
     }
 }
 
@@ -224,7 +225,7 @@ fn annotations(obj: &Value) -> Option<&Map<String, Value>> {
 
 /// Reads and decodes the last-applied annotation. Absent, empty or `null`
 /// yields `Ok(None)`.
-pub fn get_last_applied(obj: &Value) -> Result<Option<Value>, ApplyError> {
+pub fn get_last_applied(obj: &Value) -> Result<Option<Value>, DynamicApplyError> {
     let Some(raw) = annotations(obj)
         .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))
         .and_then(Value::as_str)
@@ -234,29 +235,29 @@ pub fn get_last_applied(obj: &Value) -> Result<Option<Value>, ApplyError> {
     if raw.is_empty() {
         return Ok(None);
     }
-    match serde_json::from_str::<Value>(raw).map_err(ApplyError::LastAppliedInvalid)? {
+    match serde_json::from_str::<Value>(raw).map_err(DynamicApplyError::LastAppliedInvalid)? {
         Value::Null => Ok(None),
         v @ Value::Object(_) => Ok(Some(v)),
-        _ => Err(ApplyError::LastAppliedNotObject),
+        _ => Err(DynamicApplyError::LastAppliedNotObject),
     }
 }
 
 /// Stores `desired` as the last-applied annotation of `obj`, encoded exactly
 /// as Metacontroller encodes it (Go `json.Marshal`: sorted keys, compact,
-/// HTML characters escaped; see [`crate::gojson`]). The value is stored as
+/// HTML characters escaped; see [`metacontroller_api::gojson`]). The value is stored as
 /// given: callers strip what must not be recorded (on update,
 /// [`apply_update`] removes the annotation itself from `desired` first).
 /// Creates `metadata` and `metadata.annotations` when missing.
-pub fn set_last_applied(obj: &mut Value, desired: &Value) -> Result<(), ApplyError> {
+pub fn set_last_applied(obj: &mut Value, desired: &Value) -> Result<(), DynamicApplyError> {
     let encoded = gojson::to_string(desired);
     let obj = obj
         .as_object_mut()
-        .ok_or(ApplyError::NotAnObject("object"))?;
+        .ok_or(DynamicApplyError::NotAnObject("object"))?;
     let metadata = obj
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()))
         .as_object_mut()
-        .ok_or(ApplyError::NotAnObject("metadata"))?;
+        .ok_or(DynamicApplyError::NotAnObject("metadata"))?;
     let annotations = metadata
         .entry("annotations")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -344,7 +345,7 @@ pub fn revert_system_fields(new_obj: &mut Value, observed: &Value) {
 /// recorded). Returns `Ok(None)` when the result equals `observed` (nothing
 /// to do) and `Ok(Some(new_object))` otherwise; the new object keeps the
 /// observed `resourceVersion`, ready for a PUT.
-pub fn apply_update(observed: &Value, desired: &Value) -> Result<Option<Value>, ApplyError> {
+pub fn apply_update(observed: &Value, desired: &Value) -> Result<Option<Value>, DynamicApplyError> {
     let mut desired = desired.clone();
     remove_last_applied(&mut desired);
     if already_applied(observed, &desired) {
@@ -1018,7 +1019,7 @@ mod tests {
         observed["metadata"]["annotations"][LAST_APPLIED_ANNOTATION] = json!("not json");
         assert!(matches!(
             apply_update(&observed, &desired_child()),
-            Err(ApplyError::LastAppliedInvalid(_))
+            Err(DynamicApplyError::LastAppliedInvalid(_))
         ));
     }
 
