@@ -63,6 +63,7 @@
 
 mod auth;
 mod client;
+mod diagnostics;
 mod endpoint;
 mod error;
 mod etag;
