@@ -61,6 +61,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod client;
 mod diagnostics;

@@ -110,6 +110,10 @@ pub struct CompositeControllerChildUpdateStrategy {
 /// How Metacontroller updates an existing child (or attachment) whose desired
 /// state differs from the observed one.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[allow(
+    missing_docs,
+    reason = "a doc comment on a variant would change the derived CRD schema; each variant is described by the comment above it"
+)]
 pub enum ChildUpdateMethod {
     // Never update existing objects; only create missing ones.
     #[default]

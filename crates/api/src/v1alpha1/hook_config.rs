@@ -41,6 +41,10 @@ pub struct Hook {
     Ord,
     JsonSchema,
 )]
+#[allow(
+    missing_docs,
+    reason = "a doc comment on a variant would change the derived CRD schema; each variant is described by the comment above it"
+)]
 pub enum HookVersion {
     #[default]
     #[serde(rename = "v1")]
@@ -77,6 +81,10 @@ impl std::fmt::Display for HookVersion {
 /// How hook responses are decoded.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[allow(
+    missing_docs,
+    reason = "a doc comment on a variant would change the derived CRD schema; each variant is described by the comment above it"
+)]
 pub enum ResponseUnmarshallMode {
     // Unknown and duplicated fields are ignored.
     Loose,

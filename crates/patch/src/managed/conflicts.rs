@@ -10,7 +10,9 @@ use super::set::FieldSet;
 /// A field an apply would change that another manager owns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Conflict {
+    /// The manager that owns the field.
     pub manager: ManagerId,
+    /// The field.
     pub path: FieldPath,
 }
 
@@ -38,10 +40,12 @@ impl Conflicts {
         )
     }
 
+    /// Whether there are no conflicts.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
 
+    /// The number of conflicting fields.
     pub fn len(&self) -> usize {
         self.0.len()
     }

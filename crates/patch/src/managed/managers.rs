@@ -14,11 +14,14 @@ pub const MAX_UPDATE_MANAGERS: usize = 10;
 /// The operation of a `managedFields` entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Operation {
+    /// A server-side apply.
     Apply,
+    /// Any other write (create, update, patch).
     Update,
 }
 
 impl Operation {
+    /// The name written in `managedFields` (`Apply`, `Update`).
     pub fn as_str(self) -> &'static str {
         match self {
             Operation::Apply => "Apply",
@@ -31,10 +34,13 @@ impl Operation {
 /// subresource, updaters also by API version.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ManagerId {
+    /// The field manager's name.
     pub manager: String,
+    /// Apply or update.
     pub operation: Operation,
     /// Empty for appliers.
     pub api_version: String,
+    /// The subresource written (`status`, `scale`), empty for the main resource.
     pub subresource: String,
 }
 
@@ -107,6 +113,7 @@ impl ManagerId {
 /// The fields one manager owns.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ManagedEntry {
+    /// The owned fields.
     pub set: FieldSet,
     /// The API version the fields are expressed in.
     pub api_version: String,
@@ -126,26 +133,32 @@ impl ManagedFields {
         ManagedFields::default()
     }
 
+    /// Whether no manager owns anything.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
+    /// The number of entries.
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
+    /// The entry of manager `id`.
     pub fn get(&self, id: &ManagerId) -> Option<&ManagedEntry> {
         self.entries.get(id)
     }
 
+    /// Sets the entry of manager `id`.
     pub fn insert(&mut self, id: ManagerId, entry: ManagedEntry) {
         self.entries.insert(id, entry);
     }
 
+    /// Removes and returns the entry of manager `id`.
     pub fn remove(&mut self, id: &ManagerId) -> Option<ManagedEntry> {
         self.entries.remove(id)
     }
 
+    /// The entries, ordered by manager.
     pub fn iter(&self) -> impl Iterator<Item = (&ManagerId, &ManagedEntry)> {
         self.entries.iter()
     }
