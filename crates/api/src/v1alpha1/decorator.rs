@@ -3,11 +3,12 @@
 //! `DecoratorControllerSpec` and related types), with the accessors for its
 //! runtime defaults.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 use super::composite::ChildUpdateMethod;
 use super::crd_schema::{label_selector_schema, requirement_list_schema};

@@ -2,12 +2,13 @@
 //! webhook (URL or service, timeout, ETag caching) and the connection
 //! settings of `endpointConfigs` (CA bundles, credentials, client TLS).
 
-use crate::duration::{DurationError, hook_timeout};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
 use super::crd_schema::duration_schema;
+use crate::duration::{DurationError, hook_timeout};
 
 /// A hook: protocol version plus the webhook that implements it.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]

@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::*;
 use kube::Resource;
+
+use super::*;
 
 const CATSET: &str = r#"
 apiVersion: metacontroller.k8s.io/v1alpha1

@@ -1,10 +1,11 @@
 //! [`apply`] and [`update`]: a server-side apply of a configuration, and the
 //! record of a non-apply write, each moving ownership between managers.
 
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::LazyLock;
+
+use serde_json::{Map, Value};
 
 use super::conflicts::Conflicts;
 use super::managers::{MAX_UPDATE_MANAGERS, ManagedEntry, ManagedFields, ManagerId};

@@ -1,8 +1,9 @@
 //! Field managers and `metadata.managedFields`: who owns which fields, read
 //! from and written to an object, with the cap on `Update` entries.
 
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{Map, Value};
 
 use super::path::{go_json, go_quote};
 use super::set::FieldSet;

@@ -2,9 +2,10 @@
 //! ordering and their text forms, as in structured-merge-diff's
 //! `fieldpath` package (`sigs.k8s.io/structured-merge-diff/v4/fieldpath`).
 
-use serde_json::Value;
 use std::cmp::Ordering;
 use std::fmt;
+
+use serde_json::Value;
 
 /// One step of a [`FieldPath`].
 #[derive(Clone, Debug)]

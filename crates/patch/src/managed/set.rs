@@ -1,9 +1,10 @@
 //! [`FieldSet`]: a set of field paths, its algebra and its `FieldsV1`
 //! encoding (structured-merge-diff's `fieldpath.Set`).
 
-use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
+
+use serde_json::{Map, Value};
 
 use super::path::{FieldPath, PathElement};
 use super::types::Ty;

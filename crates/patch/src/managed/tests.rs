@@ -1,13 +1,14 @@
 //! Tests of the module as a whole.
 
+use serde_json::Value;
+use serde_json::json;
+
 use super::apply::{Applied, ApplyError, apply, strip_meta, update};
 use super::managers::{MAX_UPDATE_MANAGERS, ManagedEntry, ManagedFields, ManagerId};
 use super::path::{FieldPath, PathElement};
 use super::set::FieldSet;
 use super::types::Type;
 use super::walk::{compare, field_set, merge};
-use serde_json::Value;
-use serde_json::json;
 
 fn f(names: &[&str]) -> FieldPath {
     FieldPath::fields(names)

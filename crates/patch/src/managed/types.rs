@@ -2,12 +2,13 @@
 //! built-in kinds or a custom resource's schema (atomic and granular maps,
 //! atomic lists, sets and keyed lists).
 
-use crate::builtin::schema_for;
-use crate::schema::{FieldSchema, PatchStrategy, Schema};
-use serde_json::Value;
 use std::sync::LazyLock;
 
+use serde_json::Value;
+
 use super::path::{PathElement, go_quote};
+use crate::builtin::schema_for;
+use crate::schema::{FieldSchema, PatchStrategy, Schema};
 
 /// What field management knows about the type of an object: which lists
 /// are keyed (and by what), which are sets, and which maps and lists are

@@ -3,8 +3,9 @@
 //! object and the removal of fields (structured-merge-diff's `typed`
 //! package).
 
-use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
 
 use super::path::{FieldPath, PathElement, values_equal};
 use super::set::{FieldSet, SetNode};

@@ -2,9 +2,10 @@
 //! `$deleteFromPrimitiveList/...`), item kinds and the errors of a
 //! malformed patch.
 
+use serde_json::{Map, Value};
+
 use crate::PatchError;
 use crate::jsonpatch::json_type;
-use serde_json::{Map, Value};
 
 pub(super) const PATCH_DIRECTIVE: &str = "$patch";
 pub(super) const RETAIN_KEYS_DIRECTIVE: &str = "$retainKeys";

@@ -2,10 +2,9 @@
 //! the `$patch` and `$retainKeys` directives (`mergeMap`, `mergeSlice` in
 //! `k8s.io/apimachinery/pkg/util/strategicpatch/patch.go`).
 
-use crate::PatchError;
-use crate::schema::{PatchStrategy, Schema};
-use serde_json::{Map, Value};
 use std::collections::HashSet;
+
+use serde_json::{Map, Value};
 
 use super::directives::{
     DELETE_FROM_PRIMITIVE_LIST_PREFIX, Kind, PATCH_DIRECTIVE, RETAIN_KEYS_DIRECTIVE,
@@ -14,6 +13,8 @@ use super::directives::{
 };
 use super::order::{apply_element_orders, order_items, partition};
 use super::{Meta, meta};
+use crate::PatchError;
+use crate::schema::{PatchStrategy, Schema};
 
 /// Merges `patch` into `original` (`mergeMap`).
 pub(super) fn merge_map(

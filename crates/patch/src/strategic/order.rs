@@ -2,11 +2,9 @@
 //! patch and live items (`normalizeElementOrder` in
 //! `k8s.io/apimachinery/pkg/util/strategicpatch/patch.go`).
 
-use crate::PatchError;
-use crate::jsonpatch::json_type;
-use crate::schema::{PatchStrategy, Schema};
-use serde_json::{Map, Value};
 use std::collections::{HashMap, HashSet};
+
+use serde_json::{Map, Value};
 
 use super::directives::{
     Kind, PATCH_DIRECTIVE, SET_ELEMENT_ORDER_PREFIX, directive_target, element_kind,
@@ -14,6 +12,9 @@ use super::directives::{
 };
 use super::merge::merge_list_field;
 use super::meta;
+use crate::PatchError;
+use crate::jsonpatch::json_type;
+use crate::schema::{PatchStrategy, Schema};
 
 /// Applies every `$setElementOrder/<field>` of `patch`
 /// (`mergePatchIntoOriginal`): merges the field's patch list, then orders

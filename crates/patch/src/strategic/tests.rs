@@ -1,11 +1,12 @@
 //! Tests of the module as a whole.
 
+use serde_json::Value;
+use serde_json::json;
+
 use super::strategic_merge_patch;
 use crate::PatchError;
 use crate::schema::Schema;
 use crate::schema_for;
-use serde_json::Value;
-use serde_json::json;
 
 /// Applies `patch`, checking that `original` is left as it was and that
 /// no directive key survives.
