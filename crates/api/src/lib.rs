@@ -11,20 +11,25 @@
 //! * [`crd`] — the CustomResourceDefinitions generated from those types
 //!   ([`crds`], [`crds_yaml`]); the same YAML is checked in at
 //!   `manifests/metacontroller-crds-v1.yaml`.
-//! * [`hooks`] — request and response bodies of the `sync`, `finalize` and
-//!   `customize` hooks, the `Kind.apiVersion` object maps with their
-//!   per-version keys, loose/strict response decoding and a Go-compatible
-//!   JSON encoder.
+//! * [`hook_wire`] — the wire format of hook calls: request and response
+//!   bodies of the `sync`, `finalize` and `customize` hooks, the
+//!   `Kind.apiVersion` object maps with their per-version keys, and
+//!   loose/strict response decoding.
+//! * [`gojson`] — JSON text byte-for-byte as Go's `encoding/json` writes it
+//!   (hook requests, the last-applied annotation).
 //! * [`duration`] — Go duration strings (`10s`, `1m30s`, `500ms`).
 //! * [`constants`] — annotation, label and finalizer names.
 //!
 //! The crate does no HTTP and no I/O, and depends on no other crate of this
 //! workspace.
 
+#![warn(missing_docs)]
+
 pub mod constants;
 pub mod crd;
 pub mod duration;
-pub mod hooks;
+pub mod gojson;
+pub mod hook_wire;
 pub mod v1alpha1;
 
 pub use constants::{

@@ -1,30 +1,43 @@
 //! Pure functions on Kubernetes objects represented as `serde_json::Value`,
-//! shared by the controller engine and the embedded API server.
+//! used by the controller engine. Label selectors live in
+//! `metacontroller-selectors`.
 //!
-//! * [`selector`]: label selectors in string form and `metav1.LabelSelector`
-//!   form, plus DecoratorController annotation selectors, with one matcher.
-//! * [`mod@merge`]: Metacontroller's dynamic apply (three-way merge against the
-//!   `metacontroller.k8s.io/last-applied-configuration` annotation, system
-//!   field and `status` reversion, no-op detection) and the clean-up of
-//!   desired objects for server-side apply.
+//! * [`mod@merge`]: Metacontroller's three-way merge (observed, last
+//!   applied, desired), with list-maps.
+//! * [`last_applied`]: the `metacontroller.k8s.io/last-applied-configuration`
+//!   annotation that records what was applied.
+//! * [`update`]: the dynamic-apply update of a child (merge against the
+//!   annotation, system field and `status` reversion, no-op detection).
+//! * [`ssa`]: the clean-up of desired objects for server-side apply.
+//! * [`error`]: the error type, [`DynamicApplyError`].
 //! * [`owner`]: owner references (controller reference construction, lookup,
 //!   adoption and release).
-//! * [`gojson`]: JSON text encoded exactly as Go's `encoding/json` encodes
-//!   it, so stored annotations compare equal to the ones Metacontroller wrote.
 //!
-//! This crate deliberately has no HTTP, no I/O, no Kubernetes client and no
-//! dependency on any other crate of the workspace: everything here takes JSON
-//! values in and gives JSON values (or plain data) back, so it can be tested
-//! exhaustively with tables.
+//! The annotation is written with `metacontroller_api::gojson`, so stored
+//! annotations compare equal to the ones Metacontroller wrote.
+//!
+//! This crate deliberately has no HTTP, no I/O and no Kubernetes client, and
+//! of the workspace depends only on `metacontroller-api` (names and the Go
+//! JSON encoder): everything here takes JSON values in and gives JSON values
+//! (or plain data) back, so it can be tested exhaustively with tables.
 
-pub mod gojson;
+#![warn(missing_docs)]
+
+pub mod error;
+mod go_fmt;
+pub mod last_applied;
 pub mod merge;
 pub mod owner;
-pub mod selector;
+pub mod ssa;
+#[cfg(test)]
+mod test_support;
+pub mod update;
 
-pub use merge::{
-    ApplyError, LAST_APPLIED_ANNOTATION, apply_update, get_last_applied, merge,
-    revert_system_fields, sanitize_for_ssa, set_last_applied,
+pub use error::DynamicApplyError;
+pub use last_applied::{
+    LAST_APPLIED_ANNOTATION, get_last_applied, remove_last_applied, set_last_applied,
 };
+pub use merge::merge;
 pub use owner::{claim_ownership, controller_ref, make_controller_ref};
-pub use selector::{Labels, Operator, Requirement, Selector, SelectorError};
+pub use ssa::sanitize_for_ssa;
+pub use update::{apply_update, revert_system_fields};

@@ -1,6 +1,5 @@
 //! The hook client: one configured endpoint, callable concurrently.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +8,7 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 
+use crate::diagnostics::{error_chain, is_tls_error, redact_url};
 use crate::endpoint::DEFAULT_TIMEOUT;
 use crate::error::body_for_error;
 use crate::etag::{CachedResponse, EtagCache};
@@ -273,63 +273,6 @@ impl HookClient {
         } else {
             HookError::Transport { url, reason }
         }
-    }
-}
-
-/// Whether a rustls error sits anywhere in the cause chain (rustls errors
-/// travel wrapped in `std::io::Error`, whose `source()` skips the wrapped
-/// error itself, hence the explicit `get_ref`).
-fn is_tls_error(err: &(dyn StdError + 'static)) -> bool {
-    let mut next = Some(err);
-    while let Some(e) = next {
-        if e.is::<rustls::Error>() {
-            return true;
-        }
-        if let Some(io) = e.downcast_ref::<std::io::Error>()
-            && let Some(wrapped) = io.get_ref()
-            && is_tls_error(wrapped)
-        {
-            return true;
-        }
-        next = e.source();
-    }
-    false
-}
-
-/// The causes of a reqwest error joined with `": "`. reqwest's own message
-/// (which repeats the URL) is left out; repeated messages are shown once.
-pub(crate) fn error_chain(err: &reqwest::Error) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = err.source();
-    while let Some(e) = next {
-        let text = e.to_string();
-        // hyper-util's "client error (Connect)" style wrappers add nothing.
-        let wrapper = text.starts_with("client error (") && e.source().is_some();
-        if !wrapper && !text.is_empty() && parts.last() != Some(&text) {
-            parts.push(text);
-        }
-        next = e.source();
-    }
-    if parts.is_empty() {
-        // reqwest messages end with " for url (...)"; keep the part before.
-        let text = err.to_string();
-        return match text.find(" for url (") {
-            Some(i) => text[..i].to_owned(),
-            None => text,
-        };
-    }
-    parts.join(": ")
-}
-
-/// `url` with a password (if any) replaced by `redacted`; unparsable input is
-/// returned unchanged.
-pub(crate) fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("redacted"));
-            parsed.to_string()
-        }
-        _ => url.to_owned(),
     }
 }
 

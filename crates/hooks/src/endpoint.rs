@@ -61,7 +61,7 @@ impl fmt::Debug for HookEndpoint {
             }
         }
         f.debug_struct("HookEndpoint")
-            .field("url", &crate::client::redact_url(&self.url))
+            .field("url", &crate::diagnostics::redact_url(&self.url))
             .field("timeout", &self.timeout)
             .field(
                 "ca_bundle_pem",

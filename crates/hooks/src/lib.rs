@@ -61,8 +61,11 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 mod auth;
 mod client;
+mod diagnostics;
 mod endpoint;
 mod error;
 mod etag;

@@ -50,7 +50,7 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, HookError> {
 
     if let Some(pem) = &key.ca_bundle_pem {
         let certs = reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| invalid(format!("caBundle: {}", crate::client::error_chain(&e))))?;
+            .map_err(|e| invalid(format!("caBundle: {}", crate::diagnostics::error_chain(&e))))?;
         if certs.is_empty() {
             return Err(invalid(
                 "caBundle: no valid PEM-encoded certificates found in the provided CA bundle"
@@ -71,7 +71,7 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, HookError> {
         let identity = reqwest::Identity::from_pem(&pem).map_err(|e| {
             invalid(format!(
                 "clientTLS: cannot use certificate and key: {}",
-                crate::client::error_chain(&e)
+                crate::diagnostics::error_chain(&e)
             ))
         })?;
         builder = builder.identity(identity);
@@ -80,7 +80,7 @@ fn build_client(key: &TlsKey) -> Result<reqwest::Client, HookError> {
     builder.build().map_err(|e| {
         invalid(format!(
             "cannot build HTTP client: {}",
-            crate::client::error_chain(&e)
+            crate::diagnostics::error_chain(&e)
         ))
     })
 }

@@ -1,5 +1,5 @@
-//! Hook wire protocol: the JSON bodies exchanged with `sync`, `finalize` and
-//! `customize` webhooks.
+//! The hook wire format: the JSON bodies exchanged with `sync`, `finalize`
+//! and `customize` webhooks.
 //!
 //! Both hook versions share these types; the version only changes how object
 //! maps are keyed (see [`object_map`]) and the default response decoding
@@ -9,14 +9,13 @@
 //! `finalizing` is always present, `related` is `{}` when nothing is related,
 //! and every declared child/attachment type appears even when it has no
 //! objects. Objects are plain [`serde_json::Value`]s, whose keys serialize in
-//! sorted order. [`to_go_json`] additionally reproduces Go's string escaping
-//! and number formatting.
+//! sorted order. [`crate::gojson::to_go_json`] writes them with Go's string
+//! escaping and number formatting, as Metacontroller sends them.
 
 mod decode;
 pub mod object_map;
 
 use std::collections::BTreeMap;
-use std::io;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -212,75 +211,10 @@ pub fn controller_json<T: Serialize>(controller: &T) -> Value {
     value
 }
 
-/// Serializes like Go's `encoding/json`: `<`, `>`, `&`, U+2028 and U+2029
-/// in strings are written as `\u` escapes, and floating-point numbers use
-/// Go's shortest form (`100`, `1.5`, `1e+21`, `1e-7`).
-pub fn to_go_json<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(256);
-    let mut ser = serde_json::Serializer::with_formatter(&mut out, GoFormatter);
-    value.serialize(&mut ser)?;
-    Ok(out)
-}
-
-/// `serde_json` formatter reproducing Go's string escaping and float output.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct GoFormatter;
-
-impl serde_json::ser::Formatter for GoFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            let escaped = match c {
-                '<' => "\\u003c",
-                '>' => "\\u003e",
-                '&' => "\\u0026",
-                '\u{2028}' => "\\u2028",
-                '\u{2029}' => "\\u2029",
-                _ => continue,
-            };
-            writer.write_all(&fragment.as_bytes()[start..i])?;
-            writer.write_all(escaped.as_bytes())?;
-            start = i + c.len_utf8();
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
-    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        let abs = value.abs();
-        let text = if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-            go_exponent(format!("{value:e}"))
-        } else {
-            format!("{value}")
-        };
-        writer.write_all(text.as_bytes())
-    }
-
-    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
-        let abs = value.abs();
-        let text = if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-            go_exponent(format!("{value:e}"))
-        } else {
-            format!("{value}")
-        };
-        writer.write_all(text.as_bytes())
-    }
-}
-
-/// Rust writes `1e21` / `1.5e-7`; Go writes `1e+21` / `1.5e-7`.
-fn go_exponent(rust: String) -> String {
-    match rust.split_once('e') {
-        Some((mantissa, exp)) if !exp.starts_with('-') => format!("{mantissa}e+{exp}"),
-        _ => rust,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gojson::to_go_json;
     use crate::v1alpha1::{CompositeController, HookVersion, ResponseUnmarshallMode};
     use serde_json::json;
 
@@ -445,15 +379,5 @@ mod tests {
         );
         assert_eq!(value["apiVersion"], "metacontroller.k8s.io/v1alpha1");
         assert_eq!(value["kind"], "CompositeController");
-    }
-
-    #[test]
-    fn go_json_escaping_and_floats() {
-        let value = json!({"s": "a<b>&c\u{2028}\u{2029}\"\\\n\u{1}é", "f": [1.5, 100.0, 1e21, 1.5e-7, 0.000001, -0.0, 0.0, 12.0e300, 3]});
-        let text = String::from_utf8(to_go_json(&value).unwrap()).unwrap();
-        assert_eq!(
-            text,
-            r#"{"f":[1.5,100,1e+21,1.5e-7,0.000001,-0,0,1.2e+301,3],"s":"a\u003cb\u003e\u0026c\u2028\u2029\"\\\n\u0001é"}"#
-        );
     }
 }

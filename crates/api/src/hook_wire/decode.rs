@@ -316,7 +316,7 @@ impl<'de> Visitor<'de> for TrackingSeed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hooks::{CompositeHookResponse, CustomizeHookResponse, DecoratorHookResponse};
+    use crate::hook_wire::{CompositeHookResponse, CustomizeHookResponse, DecoratorHookResponse};
     use ResponseUnmarshallMode::{Loose, Strict};
 
     #[test]
