@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use metacontroller_apply::selector::Selector;
+use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};

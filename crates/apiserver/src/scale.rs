@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use metacontroller_apply::selector::Selector;
 use metacontroller_patch::PatchType;
+use metacontroller_selectors::Selector;
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult};

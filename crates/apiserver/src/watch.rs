@@ -20,7 +20,7 @@ use crate::registry::ResourceInfo;
 use crate::response::{stream_body, watch_response};
 use crate::state::Shared;
 use crate::store::EventType;
-use metacontroller_apply::selector::Selector;
+use metacontroller_selectors::Selector;
 
 /// Default watch length when the client gives no `timeoutSeconds`
 /// (the real server picks 30–60 minutes).

@@ -38,9 +38,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use kube::Client;
-use metacontroller_api::hooks::object_key;
+use metacontroller_api::hook_wire::object_key;
 use metacontroller_api::{ChildUpdateMethod, HookVersion};
-use metacontroller_apply::{ApplyError, apply_update, claim_ownership, set_last_applied};
+use metacontroller_apply::{DynamicApplyError, apply_update, claim_ownership, set_last_applied};
 use serde_json::Value;
 
 use crate::aggregate::Aggregate;
@@ -103,11 +103,11 @@ pub enum ChildError {
         what: String,
         /// Why.
         #[source]
-        source: ApplyError,
+        source: DynamicApplyError,
     },
     /// The last-applied annotation could not be set on a new child.
     #[error(transparent)]
-    LastApplied(ApplyError),
+    LastApplied(DynamicApplyError),
     /// A server-side apply write failed.
     #[error(transparent)]
     ServerSide(#[from] SsaError),

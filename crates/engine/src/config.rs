@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use metacontroller_apply::Selector;
+use metacontroller_selectors::Selector;
 
 /// How children are written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

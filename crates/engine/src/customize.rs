@@ -33,7 +33,7 @@
 //!
 //! The sync or finalize hook receives the objects under `related`, keyed
 //! `Kind.apiVersion` of the rule and then per the sync hook's version (see
-//! [`metacontroller_api::hooks::object_key`]; `v1` requests leave out
+//! [`metacontroller_api::hook_wire::object_key`]; `v1` requests leave out
 //! objects from other namespaces of a namespaced parent).
 
 use std::collections::{BTreeMap, HashMap};
@@ -41,9 +41,9 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use kube::core::ApiResource;
-use metacontroller_api::hooks::{CustomizeHookResponse, object_key};
+use metacontroller_api::hook_wire::{CustomizeHookResponse, object_key};
 use metacontroller_api::{HookVersion, RelatedResourceRule, RelatedRuleError, RelatedSelection};
-use metacontroller_apply::{Selector, SelectorError};
+use metacontroller_selectors::{Selector, SelectorError};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
@@ -613,7 +613,7 @@ impl Shared {
         };
         let group = out
             .groups
-            .entry(metacontroller_api::hooks::type_key(
+            .entry(metacontroller_api::hook_wire::type_key(
                 info.kind(),
                 &rule.api_version,
             ))

@@ -42,7 +42,7 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use metacontroller_apply::selector::Labels;
+use metacontroller_selectors::Labels;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -102,8 +102,8 @@ impl Interest {
                         == (group.as_str(), kind.as_str())
                 }
                 None => {
-                    let labels = metacontroller_apply::selector::object_labels(obj)
-                        .and_then(Value::as_object);
+                    let labels =
+                        metacontroller_selectors::object_labels(obj).and_then(Value::as_object);
                     match orphan_label {
                         Some(key) => labels.is_some_and(|l| l.contains_key(key)),
                         None => labels.is_some_and(|l| !l.is_empty()),
@@ -121,8 +121,7 @@ pub struct CachedLabels(Box<[(Box<str>, Box<str>)]>);
 
 impl CachedLabels {
     fn of(obj: &Value) -> Self {
-        let Some(labels) =
-            metacontroller_apply::selector::object_labels(obj).and_then(Value::as_object)
+        let Some(labels) = metacontroller_selectors::object_labels(obj).and_then(Value::as_object)
         else {
             return CachedLabels::default();
         };

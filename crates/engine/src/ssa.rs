@@ -122,7 +122,7 @@ impl ApplyOptions {
         parent: &Value,
         observed: &Value,
         desired: &Value,
-    ) -> Result<bool, metacontroller_apply::ApplyError> {
+    ) -> Result<bool, metacontroller_apply::DynamicApplyError> {
         if self.is_server_side() {
             Ok(is_applied(
                 observed,

@@ -1148,7 +1148,7 @@ async fn ignore_status_changes_drops_status_only_updates() {
 #[tokio::test]
 async fn target_label_selector_filters_controllers() {
     let h = Harness::start_with(metacontroller_engine::EngineConfig {
-        target_label_selector: metacontroller_apply::Selector::parse("team=a").unwrap(),
+        target_label_selector: metacontroller_selectors::Selector::parse("team=a").unwrap(),
         ..Default::default()
     })
     .await;

@@ -978,7 +978,7 @@ async fn customize_related_objects_and_their_changes() {
 #[tokio::test]
 async fn target_label_selector_and_rebuild() {
     let h = Harness::start_with(metacontroller_engine::EngineConfig {
-        target_label_selector: metacontroller_apply::Selector::parse("team=a").unwrap(),
+        target_label_selector: metacontroller_selectors::Selector::parse("team=a").unwrap(),
         ..Default::default()
     })
     .await;

@@ -24,10 +24,10 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use kube::api::PostParams;
 use kube::core::ApiResource;
 use metacontroller_api::GoDuration;
-use metacontroller_apply::Selector;
 use metacontroller_engine::object::RawObject;
 use metacontroller_engine::serve::{parse_bind_address, serve_health, serve_metrics};
 use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
+use metacontroller_selectors::Selector;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 

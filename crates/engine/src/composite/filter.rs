@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
-use metacontroller_apply::Selector;
 use metacontroller_apply::owner::{controller_ref, ref_group_kind};
+use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::discovery::ResourceInfo;
@@ -116,7 +116,7 @@ impl Filter {
         // A generated selector is `controller-uid=<parent uid>`: only that
         // parent can match.
         let uid_label = self.generate_selector.then(|| {
-            metacontroller_apply::selector::object_labels(child)
+            metacontroller_selectors::object_labels(child)
                 .and_then(|l| l.get(metacontroller_api::CONTROLLER_UID_LABEL))
                 .and_then(Value::as_str)
                 .unwrap_or_default()

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use metacontroller_api::hooks::CompositeHookResponse;
+use metacontroller_api::hook_wire::CompositeHookResponse;
 use serde::Serialize;
 use serde_json::Value;
 

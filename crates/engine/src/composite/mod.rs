@@ -28,7 +28,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::Api;
 use kube::core::ApiResource;
 use metacontroller_api::CompositeController;
-use metacontroller_api::hooks::split_api_version;
+use metacontroller_api::hook_wire::split_api_version;
 
 use crate::Context;
 use crate::discovery::ResourceInfo;

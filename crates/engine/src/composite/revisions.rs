@@ -27,8 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kube::core::ApiResource;
+use metacontroller_api::gojson;
 use metacontroller_api::{ControllerRevision, ControllerRevisionChildren};
-use metacontroller_apply::gojson;
 use parking_lot::Mutex;
 use serde_json::{Map, Value};
 

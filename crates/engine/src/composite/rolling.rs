@@ -81,13 +81,14 @@ use metacontroller_api::constants::{
     REASON_ON_LATEST_REVISION, REASON_ROLLOUT_PROGRESSING, REASON_ROLLOUT_WAITING,
     UPDATED_CONDITION,
 };
-use metacontroller_api::hooks::{CompositeHookResponse, split_api_version};
+use metacontroller_api::hook_wire::{CompositeHookResponse, split_api_version};
 use metacontroller_api::{
     ChildUpdateMethod, ControllerRevisionChildren, REVISION_API_GROUP_LABEL,
     REVISION_RESOURCE_LABEL,
 };
+use metacontroller_apply::DynamicApplyError;
 use metacontroller_apply::owner::{add_owner_reference, controller_uid, make_controller_ref};
-use metacontroller_apply::{ApplyError, Operator, Requirement};
+use metacontroller_selectors::{Operator, Requirement};
 use serde_json::{Map, Value, json};
 
 use crate::children::Children;
@@ -476,7 +477,7 @@ impl ParentController {
         parent: &Value,
         child: &Value,
         desired: &Value,
-    ) -> Result<bool, ApplyError> {
+    ) -> Result<bool, DynamicApplyError> {
         self.ctx.apply.is_up_to_date(parent, child, desired)
     }
 

@@ -66,7 +66,7 @@
 use std::sync::Arc;
 
 use kube::{Api, Client};
-use metacontroller_apply::Selector;
+use metacontroller_selectors::Selector;
 use serde_json::{Map, Value};
 
 use crate::aggregate::Aggregate;

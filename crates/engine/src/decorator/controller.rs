@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use metacontroller_api::hooks::{controller_json, type_key};
+use metacontroller_api::hook_wire::{controller_json, type_key};
 use metacontroller_api::{
     ChildUpdateMethod, DecoratorController, DecoratorControllerResourceRule, HookedController,
 };
-use metacontroller_apply::Selector;
+use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::Context;

@@ -7,8 +7,8 @@
 
 use std::sync::Arc;
 
-use metacontroller_apply::Selector;
 use metacontroller_apply::owner::{controller_ref, controller_uid};
+use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::discovery::ResourceInfo;

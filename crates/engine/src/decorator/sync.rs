@@ -65,7 +65,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use metacontroller_api::DECORATOR_CONTROLLER_ANNOTATION;
-use metacontroller_api::hooks::DecoratorHookResponse;
+use metacontroller_api::hook_wire::DecoratorHookResponse;
 use serde::Serialize;
 use serde_json::{Map, Value};
 

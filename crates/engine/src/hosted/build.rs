@@ -4,8 +4,8 @@
 //! event on the controller object). Knows nothing of controller kinds.
 
 use metacontroller_api::HookedController;
-use metacontroller_apply::SelectorError;
 use metacontroller_hooks::HookKind;
+use metacontroller_selectors::SelectorError;
 
 use crate::Context;
 use crate::discovery::ResourceInfo;

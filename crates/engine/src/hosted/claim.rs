@@ -12,10 +12,10 @@
 use std::sync::Arc;
 
 use kube::Api;
-use metacontroller_apply::Selector;
 use metacontroller_apply::owner::{
     add_owner_reference, controller_uid, make_controller_ref, remove_owner_reference,
 };
+use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::aggregate::Aggregate;

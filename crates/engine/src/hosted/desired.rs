@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use metacontroller_api::ChildUpdateMethod;
-use metacontroller_api::hooks::type_key;
+use metacontroller_api::hook_wire::type_key;
 use serde_json::Value;
 
 use crate::children::{ChildError, ChildGroup, Children};

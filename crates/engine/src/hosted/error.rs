@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use metacontroller_apply::SelectorError;
+use metacontroller_selectors::SelectorError;
 
 use crate::children::ChildErrors;
 use crate::customize::RelatedError;

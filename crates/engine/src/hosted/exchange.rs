@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use metacontroller_api::HookVersion;
-use metacontroller_api::hooks::{DecodeError, HookResponse, decode_response, to_go_json};
+use metacontroller_api::gojson::to_go_json;
+use metacontroller_api::hook_wire::{DecodeError, HookResponse, decode_response};
 use metacontroller_hooks::{HookError, HookKind};
 use serde::Serialize;
 use serde_json::{Map, Value};
