@@ -5,7 +5,8 @@
 # kubectl conformance script and the examples again on a real control plane
 # (etcd, kube-apiserver, kube-controller-manager, built from their Go modules
 # and cached in .cache/kube; helm likewise in .cache/helm, for the chart
-# test). Installs or builds what the tests need.
+# test), and runs every fuzz target for a few seconds. Installs or builds
+# what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -68,6 +69,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "cargo test on the embedded API server"
 MC_TEST_CLUSTER=embedded cargo test --workspace --locked -- --test-threads 2
+
+log "fuzzing: every target for ${MC_FUZZ_SECONDS:-10} s (fuzz/README.md)"
+MC_TEST_CLUSTER= ./scripts/fuzz.sh "${MC_FUZZ_SECONDS:-10}"
 
 log "behaviour suites on the real control plane"
 export MC_TEST_CLUSTER=real

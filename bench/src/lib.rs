@@ -35,10 +35,15 @@ pub mod throughput;
 /// Percentiles of a sample, in the sample's unit.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Percentiles {
+    /// Median.
     pub p50: f64,
+    /// 90th percentile.
     pub p90: f64,
+    /// 99th percentile.
     pub p99: f64,
+    /// Largest value.
     pub max: f64,
+    /// Arithmetic mean.
     pub mean: f64,
 }
 
@@ -66,14 +71,20 @@ impl Percentiles {
 /// What the report says about the machine it ran on.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Machine {
+    /// Logical CPUs the OS reports.
     pub cpus: usize,
+    /// Model name from `/proc/cpuinfo`.
     pub cpu_model: String,
+    /// `MemTotal` from `/proc/meminfo`.
     pub memory_total_kib: u64,
+    /// Operating system and kernel release.
     pub os: String,
+    /// Cargo profile the bench was built with (`debug` or `release`).
     pub profile: &'static str,
 }
 
 impl Machine {
+    /// Reads the running machine.
     pub fn detect() -> Self {
         let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
         let cpu_model = cpuinfo

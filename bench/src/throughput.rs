@@ -41,6 +41,7 @@ pub enum Storage {
 /// What one run does.
 #[derive(Clone, Debug, Serialize)]
 pub struct Params {
+    /// How the server stores objects.
     pub storage: Storage,
     /// ConfigMaps created.
     pub count: usize,
@@ -51,17 +52,20 @@ pub struct Params {
     /// Bytes of `data.payload` in each ConfigMap.
     pub payload_bytes: usize,
     #[serde(skip)]
+    /// How long the run may take.
     pub timeout: Duration,
 }
 
 /// What one run measured.
 #[derive(Clone, Debug, Serialize)]
 pub struct RunReport {
+    /// The settings it ran with.
     pub params: Params,
     /// Size of one stored ConfigMap as served (JSON bytes).
     pub object_bytes: usize,
     /// From the first create sent to the last acknowledged.
     pub write_seconds: f64,
+    /// Acknowledged writes per second.
     pub writes_per_sec: f64,
     /// Per create request, as the client sees it.
     pub create_latency_ms: Percentiles,
@@ -82,7 +86,9 @@ pub struct RunReport {
     /// time over the wall time: well below the number of CPUs means the
     /// process was waiting (or other work on the machine had the CPUs).
     pub cpu_seconds: f64,
+    /// Server CPU microseconds per write.
     pub cpu_us_per_write: f64,
+    /// Server CPU cores busy on average.
     pub cpu_cores_used: f64,
 }
 

@@ -262,7 +262,9 @@ pub struct Proc {
 /// What a stopped contender used over its life.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcTotals {
+    /// User plus system CPU seconds.
     pub cpu_seconds: f64,
+    /// Peak resident set size (`VmHWM`), KiB.
     pub hwm_kib: u64,
 }
 

@@ -25,75 +25,130 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
 /// One contender at one N: medians over its repeats.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Summary {
+    /// Contender name (`ours`, `ours-tuned`, `kube-rs`, `kopf`, `floor`, ...).
     pub contender: String,
+    /// The contender's settings in words (workers, client limits).
     pub settings: String,
+    /// Hook implementation (`rust` or `python`).
     pub hook: String,
+    /// Parents (N).
     pub n: usize,
+    /// Children per parent (M).
     pub m: i64,
+    /// Repeats summarised.
     pub runs: usize,
     /// Runs in which every parent converged correctly.
     pub converged_runs: usize,
+    /// W2 (create N parents): seconds until every parent converged.
     pub w2_seconds: f64,
+    /// W2 throughput, parents per second.
     pub w2_parents_per_sec: f64,
+    /// W2 median latency from a parent's creation to its convergence, ms.
     pub w2_p50_ms: f64,
+    /// W2 99th percentile latency, ms.
     pub w2_p99_ms: f64,
+    /// W2 largest latency, ms.
     pub w2_max_ms: f64,
+    /// W2 object writes per parent.
     pub w2_writes_per_parent: f64,
+    /// W2 API requests per parent.
     pub w2_requests_per_parent: f64,
     /// Requests per parent by verb (W2).
     pub w2_requests_by_verb_per_parent: BTreeMap<String, f64>,
+    /// W2 hook calls per parent.
     pub w2_hook_calls_per_parent: f64,
+    /// W2 hook request and response bytes per parent.
     pub w2_hook_bytes_per_parent: f64,
     /// CPU seconds of the contender per 1,000 parents (W2); not for the
     /// floor.
     pub w2_cpu_s_per_1k_parents: Option<f64>,
     /// CPU seconds per 1,000 hook calls (syncs), `ours` only.
     pub w2_cpu_s_per_1k_syncs: Option<f64>,
+    /// W3 (change every parent's spec): seconds until all converged again.
     pub w3_seconds: f64,
+    /// W3 median latency, ms.
     pub w3_p50_ms: f64,
+    /// W3 99th percentile latency, ms.
     pub w3_p99_ms: f64,
+    /// W3 largest latency, ms.
     pub w3_max_ms: f64,
+    /// W3 object writes per parent.
     pub w3_writes_per_parent: f64,
+    /// W3 hook calls per parent.
     pub w3_hook_calls_per_parent: f64,
+    /// W5 (delete one child per parent): median latency until it is back, ms.
     pub w5_p50_ms: f64,
+    /// W5 99th percentile latency, ms.
     pub w5_p99_ms: f64,
+    /// W5 largest latency, ms.
     pub w5_max_ms: f64,
+    /// W5 object writes per deleted child.
     pub w5_writes_per_child: f64,
+    /// W4 (idle): seconds observed.
     pub w4_seconds: f64,
     /// Object writes (Events apart).
     pub w4_writes: f64,
+    /// W4 Event writes.
     pub w4_event_writes: f64,
+    /// W4 hook calls.
     pub w4_hook_calls: f64,
+    /// W4 API requests.
     pub w4_requests: f64,
+    /// W4 CPU seconds of the contender.
     pub w4_cpu_s: f64,
     /// Largest over the repeats (the targets are about every run).
     pub w4_writes_max: u64,
+    /// W4 hook calls, largest over the repeats.
     pub w4_hook_calls_max: u64,
+    /// W1 (cold start over the converged world): seconds until quiet.
     pub w1_settle_s: f64,
     /// Object writes (Events apart).
     pub w1_writes: f64,
+    /// W1 Event writes.
     pub w1_event_writes: f64,
+    /// W1 hook calls.
     pub w1_hook_calls: f64,
+    /// W1 API requests.
     pub w1_requests: f64,
+    /// W1 object writes, largest over the repeats.
     pub w1_writes_max: u64,
+    /// W6 (delete every parent): seconds until every parent and child is gone.
     pub w6_seconds: f64,
+    /// W6 parents deleted per second.
     pub w6_parents_per_sec: f64,
+    /// W6 object writes per parent.
     pub w6_writes_per_parent: f64,
+    /// W6 hook calls per parent.
     pub w6_hook_calls_per_parent: f64,
+    /// Writes per parent while the finalizer was added before W6.
     pub w6_prep_writes_per_parent: f64,
+    /// RSS over an empty namespace, MiB.
     pub rss_empty_mib: f64,
+    /// RSS after W4, MiB.
     pub rss_after_idle_mib: f64,
+    /// RSS after the W1 restart, MiB.
     pub rss_steady_mib: f64,
+    /// Peak RSS of the contender's processes, MiB.
     pub peak_mib: f64,
+    /// Parents and children the contender must cache.
     pub cached_objects: f64,
+    /// Their JSON size as served, MiB.
     pub cached_json_mib: f64,
+    /// RSS growth per 1,000 cached objects, KiB.
     pub rss_per_1k_objects_kib: f64,
+    /// RSS growth over the cached objects' JSON size.
     pub rss_over_json: f64,
+    /// Unrelated ConfigMaps present for the last measurement (0: skipped).
     pub unrelated: usize,
+    /// RSS with the unrelated ConfigMaps present, MiB.
     pub rss_with_unrelated_mib: Option<f64>,
+    /// RSS growth per 1,000 unrelated objects, KiB.
     pub unrelated_rss_per_1k_kib: Option<f64>,
+    /// The unrelated objects' JSON size, MiB.
     pub unrelated_json_mib: Option<f64>,
+    /// Start-up seconds with the unrelated objects present.
     pub unrelated_startup_s: Option<f64>,
+    /// CPU seconds of every process of the contender over the run.
     pub cpu_seconds_total: f64,
     /// Problems of every run.
     pub problems: Vec<String>,
@@ -247,9 +302,11 @@ fn summarize_group(rs: &[&RunResult]) -> Summary {
 /// One target and whether it was met.
 #[derive(Clone, Debug, Serialize)]
 pub struct Target {
+    /// The target, in words.
     pub target: String,
     /// `met`, `missed` or `not measured`.
     pub status: String,
+    /// What was measured against it.
     pub detail: String,
 }
 

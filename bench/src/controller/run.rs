@@ -129,7 +129,9 @@ pub struct Convergence {
 /// W4.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Idle {
+    /// Wall-clock seconds.
     pub seconds: f64,
+    /// Requests, writes and hook calls counted meanwhile.
     pub activity: Activity,
 }
 
@@ -138,6 +140,7 @@ pub struct Idle {
 pub struct ColdStart {
     /// From the spawn to the last request or hook call before quiet.
     pub settle_seconds: f64,
+    /// Requests, writes and hook calls counted meanwhile.
     pub activity: Activity,
 }
 
@@ -147,10 +150,13 @@ pub struct Deletion {
     /// Adding the finalize hook until every parent carries the finalizer
     /// and all is quiet (`ours` only).
     pub prep_seconds: f64,
+    /// Activity while the finalizer was added.
     pub prep: Activity,
     /// From the first delete to the last parent and child gone.
     pub seconds: f64,
+    /// Parents deleted per second.
     pub per_sec: f64,
+    /// Requests, writes and hook calls counted meanwhile.
     pub activity: Activity,
 }
 
@@ -188,20 +194,33 @@ pub struct Memory {
 /// Everything one run measured.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunResult {
+    /// Contender name (`ours`, `ours-tuned`, `kube-rs`, `kopf`, `floor`, ...).
     pub contender: String,
+    /// The contender's settings in words (workers, client limits).
     pub settings: String,
+    /// Hook implementation (`rust` or `python`).
     pub hook: String,
     /// `embedded` or `real`.
     pub cluster: String,
+    /// Parents (N).
     pub n: usize,
+    /// Children per parent (M).
     pub m: i64,
+    /// Which repeat of this contender and N (0-based).
     pub repeat: usize,
+    /// W2: create N parents.
     pub w2: Convergence,
+    /// W3: change every parent's spec.
     pub w3: Convergence,
+    /// W5: delete one child per parent.
     pub w5: Convergence,
+    /// W4: idle.
     pub w4: Idle,
+    /// W1: cold start over the converged world.
     pub w1: ColdStart,
+    /// W6: delete every parent.
     pub w6: Deletion,
+    /// W9 and the process's memory.
     pub memory: Memory,
     /// CPU seconds of every process of the contender over the run.
     pub cpu_seconds_total: f64,

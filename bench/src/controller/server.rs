@@ -41,7 +41,9 @@ const CONTROL_PLANE_GROUPS: &[&str] = &["system:serviceaccounts:kube-system"];
 
 /// A running server.
 pub enum Server {
+    /// The embedded API server, in process.
     Embedded(ApiServer),
+    /// A real control plane (etcd, kube-apiserver, kube-controller-manager).
     Real(Box<Real>),
 }
 
@@ -69,6 +71,7 @@ impl Server {
         }
     }
 
+    /// Which kind of server this is.
     pub fn kind(&self) -> ClusterKind {
         match self {
             Server::Embedded(_) => ClusterKind::Embedded,

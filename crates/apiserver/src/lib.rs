@@ -21,8 +21,6 @@
 //! log and snapshots ([`persist`]). Faults can be injected from code
 //! ([`ApiServer::faults`]) or over HTTP (`/admin/*`, with [`Config::admin`]).
 
-#![warn(missing_docs)]
-
 mod admin;
 mod builtins;
 mod caches;

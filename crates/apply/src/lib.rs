@@ -21,8 +21,6 @@
 //! JSON encoder): everything here takes JSON values in and gives JSON values
 //! (or plain data) back, so it can be tested exhaustively with tables.
 
-#![warn(missing_docs)]
-
 pub mod error;
 mod go_fmt;
 pub mod last_applied;

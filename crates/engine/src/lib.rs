@@ -86,8 +86,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 pub mod aggregate;
 pub mod children;
 pub mod client;

@@ -61,8 +61,6 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
-
 mod auth;
 mod client;
 mod diagnostics;

@@ -28,8 +28,6 @@
 //! on any I/O, or on any other crate of the workspace. It only computes
 //! patched documents.
 
-#![warn(missing_docs)]
-
 mod builtin;
 mod error;
 mod jsonpatch;

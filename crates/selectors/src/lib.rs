@@ -29,8 +29,6 @@
 //! embedded API server (`labelSelector` on lists and watches, scale
 //! subresources) use it.
 
-#![warn(missing_docs)]
-
 pub mod error;
 pub mod labels;
 mod lexer;

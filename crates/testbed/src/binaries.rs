@@ -27,16 +27,20 @@ pub const ETCD_VERSION: &str = "v3.6.8";
 /// Where the three binaries are.
 #[derive(Clone, Debug)]
 pub struct Binaries {
+    /// The directory holding them.
     pub dir: PathBuf,
 }
 
 impl Binaries {
+    /// The etcd binary.
     pub fn etcd(&self) -> PathBuf {
         self.dir.join("etcd")
     }
+    /// The kube-apiserver binary.
     pub fn kube_apiserver(&self) -> PathBuf {
         self.dir.join("kube-apiserver")
     }
+    /// The kube-controller-manager binary.
     pub fn kube_controller_manager(&self) -> PathBuf {
         self.dir.join("kube-controller-manager")
     }

@@ -106,6 +106,7 @@ impl RealCluster {
         Self::start_with(Options::default()).await
     }
 
+    /// Starts a control plane with these options.
     pub async fn start_with(options: Options) -> Result<RealCluster, Error> {
         let bins = tokio::task::spawn_blocking(|| crate::binaries::ensure(None))
             .await

@@ -32,23 +32,43 @@ pub use switch::{ClusterKind, TestCluster};
 /// Why a control plane could not be built or started.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The Go build of the binaries failed.
     #[error("building the Kubernetes binaries: {0}")]
     Build(String),
+    /// Generating the certificates failed.
     #[error("certificates: {0}")]
     Pki(String),
+    /// A component could not be started.
     #[error("starting the control plane: {0}")]
     Start(String),
+    /// Another process took a component's port first.
     #[error("{0}: its port was taken before it could bind it")]
     PortTaken(String),
+    /// A component exited while starting.
     #[error("{component} exited during start; last lines of its log:\n{log_tail}")]
-    Died { component: String, log_tail: String },
+    Died {
+        /// The component.
+        component: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// A component did not become ready in time.
     #[error("{component} did not become ready in time; last lines of its log:\n{log_tail}")]
-    NotReady { component: String, log_tail: String },
+    NotReady {
+        /// The component.
+        component: String,
+        /// The end of its log.
+        log_tail: String,
+    },
+    /// `MC_TEST_CLUSTER` names no known server.
     #[error("MC_TEST_CLUSTER={0}: expected `embedded` or `real`")]
     UnknownKind(String),
 }

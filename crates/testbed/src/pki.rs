@@ -21,16 +21,22 @@ use crate::Error;
 /// A certificate and its private key, both PEM.
 #[derive(Clone, Debug)]
 pub struct CertPair {
+    /// The certificate, PEM.
     pub cert_pem: String,
+    /// Its private key, PEM.
     pub key_pem: String,
 }
 
 /// Everything one control plane needs.
 #[derive(Clone, Debug)]
 pub struct Pki {
+    /// The cluster CA.
     pub ca: CertPair,
+    /// kube-apiserver's serving certificate.
     pub serving: CertPair,
+    /// The admin client (system:masters).
     pub admin: CertPair,
+    /// kube-controller-manager's client certificate.
     pub controller_manager: CertPair,
     /// PEM private key that signs service-account tokens.
     pub service_account_key_pem: String,

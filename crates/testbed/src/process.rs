@@ -77,10 +77,12 @@ impl Supervised {
         })
     }
 
+    /// The component's name.
     pub fn name(&self) -> &str {
         &self.name
     }
 
+    /// Where its output goes.
     pub fn log(&self) -> &Path {
         &self.log
     }

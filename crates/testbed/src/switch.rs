@@ -22,6 +22,7 @@ impl ClusterKind {
         }
     }
 
+    /// `embedded` or `real`.
     pub fn name(self) -> &'static str {
         match self {
             ClusterKind::Embedded => "embedded",
@@ -44,7 +45,9 @@ impl std::str::FromStr for ClusterKind {
 
 /// A running server of either kind.
 pub enum TestCluster {
+    /// The embedded API server, in process.
     Embedded(ApiServer),
+    /// A real control plane.
     Real(Box<RealCluster>),
 }
 
@@ -67,6 +70,7 @@ impl TestCluster {
         }
     }
 
+    /// Which kind of server this is.
     pub fn kind(&self) -> ClusterKind {
         match self {
             TestCluster::Embedded(_) => ClusterKind::Embedded,
