@@ -20,7 +20,9 @@
 //!   by that field's value: observed items keep their order, items new in
 //!   `desired` are appended in desired order, items that were last-applied
 //!   but are no longer desired are removed. Otherwise the list is replaced
-//!   by the desired one.
+//!   by the desired one. A desired list in which two items share the key's
+//!   value is replaced too: merged by key it would never settle (Metacontroller
+//!   updates such a child on every sync).
 //! * **anything else** (scalars, `null`, absent): replaced by the desired
 //!   value.
 //!
@@ -103,7 +105,9 @@ fn merge_array(
     let no_items = Vec::new();
     let last = last_applied.unwrap_or(&no_items);
     let des = desired.unwrap_or(&no_items);
-    if let Some(key) = detect_list_map_key(&[&dest, last, des]) {
+    if let Some(key) = detect_list_map_key(&[&dest, last, des])
+        && !repeats_key(des, key)
+    {
         return merge_list_map(key, dest, last, des);
     }
     match desired {
@@ -122,6 +126,16 @@ pub fn detect_list_map_key(lists: &[&Vec<Value>]) -> Option<&'static str> {
         keys.retain(|k| obj.contains_key(*k));
     }
     common?.first().copied()
+}
+
+/// Whether two items of `list` share a value of `merge_key`. Such a list
+/// can't be merged by key — the merge would pair both items with the same
+/// observed one and the result would change again on every apply — so it
+/// is replaced as a whole, and applying it again changes nothing.
+fn repeats_key(list: &[Value], merge_key: &str) -> bool {
+    let mut seen = HashSet::new();
+    list.iter()
+        .any(|item| !seen.insert(list_map_item_key(item, merge_key)))
 }
 
 /// The map key of a list-map item: the merge field rendered like Go's `%v`

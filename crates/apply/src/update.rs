@@ -268,6 +268,25 @@ mod tests {
     }
 
     #[test]
+    fn a_list_repeating_its_merge_key_settles_after_one_apply() {
+        // Two containers named "s": merged by name, both would pair with
+        // the same observed item and every apply would change the object.
+        let observed = json!({
+            "apiVersion": "v1", "kind": "Thing", "metadata": {"name": "t"},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}
+        });
+        let desired = json!({
+            "apiVersion": "v1", "kind": "Thing", "metadata": {"name": "t"},
+            "spec": {"containers": [{"name": "s", "image": "a"}, {"name": "s", "image": "b"}]}
+        });
+        let once = apply_update(&observed, &desired)
+            .expect("ok")
+            .expect("changed");
+        assert_eq!(once["spec"]["containers"], desired["spec"]["containers"]);
+        assert_eq!(apply_update(&once, &desired).expect("ok"), None);
+    }
+
+    #[test]
     fn apply_update_no_op() {
         let observed = observed_child();
         assert_eq!(apply_update(&observed, &desired_child()).expect("ok"), None);
