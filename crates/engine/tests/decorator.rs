@@ -167,8 +167,16 @@ async fn sync_webhook_decorates_target_and_creates_attachments() {
     // No observedGeneration for decorators.
     assert!(target["status"].get("observedGeneration").is_none());
 
-    // Request shape.
-    let req = hook.last_request().unwrap();
+    // Request shape, once the ConfigMap attachment has been observed too
+    // (its watch event may arrive after the status above was written).
+    let req = wait_for("a request with both attachments", || async {
+        hook.requests()
+            .into_iter()
+            .rev()
+            .map(|(_, r)| r)
+            .find(|r| r["attachments"]["ConfigMap.v1"]["t1-cm"].is_object())
+    })
+    .await;
     assert_eq!(req["controller"]["kind"], "DecoratorController");
     assert_eq!(req["controller"]["metadata"]["name"], "dec");
     assert_eq!(req["object"]["metadata"]["name"], "t1");
