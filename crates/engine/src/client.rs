@@ -5,6 +5,9 @@
 //! (client-go's `--client-go-qps` / `--client-go-burst`). kube-rs drives its
 //! service stack from a single buffer task, so the limit is global to the
 //! client and requests keep their order. Watches count once, when they start.
+//!
+//! [`build_instrumented_client`] adds the `rest_client_requests_total`
+//! layer ([`crate::metrics::RestClientLayer`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +16,7 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tower::{Layer, Service};
 
+use crate::metrics::RestClientMetrics;
 use crate::ratelimit::TokenBucket;
 
 /// Tower layer applying a [`TokenBucket`] to every request.
@@ -94,6 +98,25 @@ pub fn build_client(
 ) -> Result<kube::Client, kube::Error> {
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).build())
+}
+
+/// Like [`build_client`], and counts every request in `metrics`.
+pub fn build_instrumented_client(
+    config: kube::Config,
+    qps: f64,
+    burst: u32,
+    metrics: &RestClientMetrics,
+) -> Result<kube::Client, kube::Error> {
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.as_str().to_owned())
+        .unwrap_or_else(|| "none".to_owned());
+    let builder = kube::client::ClientBuilder::try_from(config)?;
+    Ok(builder
+        .with_layer(&RateLimitLayer::new(qps, burst))
+        .with_layer(&metrics.layer(host))
+        .build())
 }
 
 #[cfg(test)]

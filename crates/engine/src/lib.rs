@@ -58,8 +58,11 @@
 //!   `--client-go-burst`) as a tower layer.
 //! * **Discovery** ([`discovery`]): refreshed every `--discovery-interval`,
 //!   and early when a lookup misses.
-//! * **Endpoints** ([`serve`]): `/metrics` (hook metrics) and
-//!   `/healthz`/`/readyz`.
+//! * **Metrics** ([`metrics`]): hook metrics plus controller-runtime's
+//!   families: reconciles of the controller objects, work queues, REST
+//!   client requests, process, leader election.
+//! * **Endpoints** ([`serve`]): `/metrics` (Prometheus text or OpenMetrics)
+//!   and `/healthz`/`/readyz`.
 //!
 //! * **Related objects** (`customize`): the `customize` hook's rules are
 //!   cached per parent UID and generation; related objects come from the
@@ -99,6 +102,7 @@ pub mod events;
 pub mod hook_target;
 mod hosted;
 pub mod informer;
+pub mod metrics;
 pub mod object;
 pub mod ownership;
 pub mod queue;
@@ -134,6 +138,8 @@ pub(crate) struct Context {
     pub informers: Arc<InformerFactory>,
     pub recorder: Recorder,
     pub hook_metrics: Option<HookMetrics>,
+    /// The reconcile and work-queue families, when a registry was given.
+    pub metrics: Option<metrics::EngineMetrics>,
     pub config: EngineConfig,
     /// How children and attachments are written.
     pub apply: ssa::ApplyOptions,
@@ -144,6 +150,7 @@ pub struct Engine {
     client: kube::Client,
     config: EngineConfig,
     hook_metrics: Option<HookMetrics>,
+    metrics: Option<metrics::EngineMetrics>,
 }
 
 /// Attempts of the start-up connectivity check, and the pause between them.
@@ -151,17 +158,26 @@ const CONNECT_ATTEMPTS: u32 = 6;
 const CONNECT_PAUSE: Duration = Duration::from_secs(5);
 
 impl Engine {
-    /// An engine using `client`. With a registry, the hook metrics are
+    /// An engine using `client`. With a registry, the hook metrics and the
+    /// reconcile and work-queue families ([`metrics::EngineMetrics`]) are
     /// registered on it.
     pub fn new(
         client: kube::Client,
         config: EngineConfig,
         registry: Option<&mut Registry>,
     ) -> Self {
+        let (hook_metrics, metrics) = match registry {
+            Some(registry) => (
+                Some(HookMetrics::register(registry)),
+                Some(metrics::EngineMetrics::register(registry)),
+            ),
+            None => (None, None),
+        };
         Engine {
             client,
             config,
-            hook_metrics: registry.map(HookMetrics::register),
+            hook_metrics,
+            metrics,
         }
     }
 
@@ -205,6 +221,7 @@ impl Engine {
             informers: informers.clone(),
             recorder,
             hook_metrics: self.hook_metrics.clone(),
+            metrics: self.metrics.clone(),
             apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
         });

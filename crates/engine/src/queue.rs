@@ -14,19 +14,28 @@
 //! Delayed adds are driven by one timer task per queue, started by
 //! [`WorkQueue::new`] (so it must be called inside a Tokio runtime); it keeps
 //! the queue alive until [`WorkQueue::shutdown`] is called.
+//!
+//! A queue made with [`WorkQueue::with_metrics`] reports client-go's
+//! work-queue series ([`crate::metrics::QueueMetrics`]); a second task
+//! refreshes its in-progress gauges every 500 ms, like client-go's
+//! `updateUnfinishedWorkLoop`.
 
 use std::cmp::Reverse;
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::hash::Hash;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::metrics::QueueMetrics;
 use crate::ratelimit::ControllerRateLimiter;
+
+/// How often the in-progress gauges of a queue with metrics are refreshed.
+const UNFINISHED_WORK_UPDATE: Duration = Duration::from_millis(500);
 
 /// Key types usable in a [`WorkQueue`].
 pub trait QueueKey: Clone + Eq + Hash + Ord + Send + Sync + 'static {}
@@ -39,6 +48,7 @@ pub struct WorkQueue<K: QueueKey> {
     delayed: Mutex<Delayed<K>>,
     timer_wake: Notify,
     limiter: Mutex<ControllerRateLimiter<K>>,
+    metrics: Option<QueueMetrics<K>>,
 }
 
 struct State<K> {
@@ -62,6 +72,18 @@ impl<K: QueueKey> WorkQueue<K> {
 
     /// A queue with the given rate limiter.
     pub fn with_limiter(limiter: ControllerRateLimiter<K>) -> Arc<Self> {
+        Self::build(limiter, None)
+    }
+
+    /// A queue with client-go's default controller rate limiter that
+    /// reports to `metrics`.
+    pub fn with_metrics(metrics: QueueMetrics<K>) -> Arc<Self> {
+        let queue = Self::build(ControllerRateLimiter::default_controller(), Some(metrics));
+        tokio::spawn(Self::update_unfinished(Arc::downgrade(&queue)));
+        queue
+    }
+
+    fn build(limiter: ControllerRateLimiter<K>, metrics: Option<QueueMetrics<K>>) -> Arc<Self> {
         let queue = Arc::new(WorkQueue {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
@@ -77,6 +99,7 @@ impl<K: QueueKey> WorkQueue<K> {
             }),
             timer_wake: Notify::new(),
             limiter: Mutex::new(limiter),
+            metrics,
         });
         tokio::spawn(Self::run_timer(queue.clone()));
         queue
@@ -87,6 +110,9 @@ impl<K: QueueKey> WorkQueue<K> {
         let mut state = self.state.lock();
         if state.shutting_down || state.dirty.contains(&key) {
             return;
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.add(&key);
         }
         state.dirty.insert(key.clone());
         if state.processing.contains(&key) {
@@ -99,6 +125,11 @@ impl<K: QueueKey> WorkQueue<K> {
 
     /// Queues `key` after `delay`.
     pub fn add_after(&self, key: K, delay: Duration) {
+        if let Some(metrics) = &self.metrics
+            && !self.is_shutting_down()
+        {
+            metrics.retry();
+        }
         if delay.is_zero() {
             self.add(key);
             return;
@@ -159,6 +190,9 @@ impl<K: QueueKey> WorkQueue<K> {
                 if let Some(key) = state.queue.pop_front() {
                     state.dirty.remove(&key);
                     state.processing.insert(key.clone());
+                    if let Some(metrics) = &self.metrics {
+                        metrics.get(&key);
+                    }
                     let more = !state.queue.is_empty();
                     drop(state);
                     if more {
@@ -176,6 +210,9 @@ impl<K: QueueKey> WorkQueue<K> {
     pub fn done(&self, key: &K) {
         let mut state = self.state.lock();
         state.processing.remove(key);
+        if let Some(metrics) = &self.metrics {
+            metrics.done(key);
+        }
         if state.dirty.contains(key) && !state.shutting_down {
             state.queue.push_back(key.clone());
             drop(state);
@@ -233,6 +270,23 @@ impl<K: QueueKey> WorkQueue<K> {
             self.add(key);
         }
         next
+    }
+
+    async fn update_unfinished(queue: Weak<Self>) {
+        let mut ticker = tokio::time::interval(UNFINISHED_WORK_UPDATE);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            let Some(queue) = queue.upgrade() else {
+                return;
+            };
+            if queue.is_shutting_down() {
+                return;
+            }
+            if let Some(metrics) = &queue.metrics {
+                metrics.update_unfinished();
+            }
+        }
     }
 
     async fn run_timer(queue: Arc<Self>) {
@@ -319,6 +373,56 @@ mod tests {
         assert_eq!(waiter.await.unwrap(), None);
         q.add("x".into());
         assert!(q.is_empty());
+    }
+
+    /// The value of the `workqueue_<family>` series of queue `q` in
+    /// `registry`'s Prometheus text.
+    fn series(registry: &prometheus_client::registry::Registry, family: &str) -> String {
+        let (_, text) = crate::metrics::text::render(registry, None).unwrap();
+        let prefix = format!("workqueue_{family}{{name=\"q\",controller=\"q\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .to_owned()
+    }
+
+    #[tokio::test]
+    async fn metrics_follow_the_queue() {
+        let mut registry = prometheus_client::registry::Registry::default();
+        let metrics = crate::metrics::WorkqueueMetrics::register(&mut registry);
+        let q = WorkQueue::<String>::with_metrics(metrics.queue("q"));
+        q.add("a".into());
+        q.add("a".into());
+        q.add("b".into());
+        assert_eq!(series(&registry, "adds_total"), "2");
+        assert_eq!(series(&registry, "depth"), "2");
+        let a = q.get().await.unwrap();
+        assert_eq!(series(&registry, "depth"), "1");
+        assert_eq!(series(&registry, "queue_duration_seconds_count"), "1");
+        // Re-added while processing: counted now, handed out after done.
+        q.add("a".into());
+        assert_eq!(series(&registry, "adds_total"), "3");
+        assert_eq!(series(&registry, "depth"), "2");
+        q.done(&a);
+        assert_eq!(series(&registry, "work_duration_seconds_count"), "1");
+        q.add_rate_limited("b".into());
+        q.add_after("c".into(), Duration::ZERO);
+        assert_eq!(series(&registry, "retries_total"), "2");
+        assert_eq!(series(&registry, "adds_total"), "4");
+        let first = q.get().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let unfinished: f64 = series(&registry, "unfinished_work_seconds")
+            .parse()
+            .unwrap();
+        let longest: f64 = series(&registry, "longest_running_processor_seconds")
+            .parse()
+            .unwrap();
+        assert!(
+            longest >= 0.5 && unfinished >= longest,
+            "{unfinished} {longest}"
+        );
+        q.done(&first);
+        q.shutdown();
     }
 
     #[tokio::test]

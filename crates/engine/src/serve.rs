@@ -1,16 +1,19 @@
-//! The metrics endpoint (`/metrics`, Prometheus text format) and the health
-//! probes (`/healthz`, `/readyz`).
+//! The metrics endpoint (`/metrics`, Prometheus text format 0.0.4 or
+//! OpenMetrics by content negotiation, see [`crate::metrics::text`]) and the
+//! health probes (`/healthz`, `/readyz`).
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+use crate::metrics::text;
 
 /// A bind address that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,18 +42,14 @@ pub fn parse_bind_address(text: &str) -> Result<Option<SocketAddr>, InvalidAddre
         .ok_or_else(|| InvalidAddress(text.to_owned()))
 }
 
-async fn metrics(registry: Arc<Registry>) -> impl IntoResponse {
-    let mut body = String::new();
-    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-        Ok(()) => (
-            StatusCode::OK,
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
+async fn metrics(registry: Arc<Registry>, headers: HeaderMap) -> impl IntoResponse {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    match text::render(&registry, accept) {
+        Ok((content_type, body)) => {
+            (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], body).into_response()
+        }
         Err(err) => (StatusCode::INTERNAL_SERVER_ERROR, err.to_string()).into_response(),
     }
 }
@@ -61,7 +60,10 @@ pub async fn serve_metrics(
     registry: Arc<Registry>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let app = Router::new().route("/metrics", get(move || metrics(registry.clone())));
+    let app = Router::new().route(
+        "/metrics",
+        get(move |headers: HeaderMap| metrics(registry.clone(), headers)),
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await

@@ -36,6 +36,7 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::api::{Api, PostParams};
+use metacontroller_engine::metrics::LeaderMetrics;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -137,6 +138,7 @@ pub struct Elector {
     api: Api<Lease>,
     config: Config,
     observed: Option<Observed>,
+    metrics: Option<LeaderMetrics>,
 }
 
 /// The outcome of one attempt.
@@ -151,6 +153,21 @@ impl Elector {
             api: Api::namespaced(client, &config.namespace),
             config,
             observed: None,
+            metrics: None,
+        }
+    }
+
+    /// Reports leadership in `leader_election_master_status{name=<lease>}`:
+    /// 0 from now on, 1 while the Lease is held (client-go's leader metric).
+    pub fn with_metrics(mut self, metrics: LeaderMetrics) -> Elector {
+        metrics.set(&self.config.name, false);
+        self.metrics = Some(metrics);
+        self
+    }
+
+    fn report(&self, leading: bool) {
+        if let Some(metrics) = &self.metrics {
+            metrics.set(&self.config.name, leading);
         }
     }
 
@@ -167,6 +184,7 @@ impl Elector {
             match self.try_acquire_or_renew().await {
                 Ok(Attempt::Held) => {
                     tracing::info!("successfully acquired lease {lease}");
+                    self.report(true);
                     return true;
                 }
                 Ok(Attempt::HeldByOther) => {
@@ -200,6 +218,7 @@ impl Elector {
                 Ok(Ok(Attempt::HeldByOther)) => {
                     let holder = self.holder().unwrap_or_default();
                     tracing::error!(%holder, "lease {lease} was taken by another candidate");
+                    self.report(false);
                     return true;
                 }
                 Ok(Err(err)) => tracing::warn!(error = %err, "failed to renew lease {lease}"),
@@ -210,6 +229,7 @@ impl Elector {
                     "failed to renew lease {lease}: renew deadline of {:?} exceeded",
                     self.config.renew_deadline
                 );
+                self.report(false);
                 return true;
             }
         }
@@ -218,6 +238,7 @@ impl Elector {
     /// Gives the Lease up if this candidate holds it: no holder, a duration
     /// of one second, so a standby takes it at its next attempt.
     pub async fn release(&mut self) {
+        self.report(false);
         let lease = self.config.describe();
         let current = match self.api.get_opt(&self.config.name).await {
             Ok(Some(current)) => current,

@@ -24,10 +24,12 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use kube::api::PostParams;
 use kube::core::ApiResource;
 use metacontroller_api::GoDuration;
+use metacontroller_engine::metrics::{LeaderMetrics, register_process};
 use metacontroller_engine::object::RawObject;
 use metacontroller_engine::serve::{parse_bind_address, serve_health, serve_metrics};
 use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
 use metacontroller_selectors::Selector;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -294,12 +296,16 @@ async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> 
 /// `leader`, the endpoints at once and the engine only once the Lease is held.
 async fn run_engine(
     client: kube::Client,
+    mut registry: Registry,
     args: &EngineArgs,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = args.engine_config()?;
     let leader = args.leader_config()?;
-    let mut registry = prometheus_client::registry::Registry::default();
+    // controller-runtime reports leadership only when it elects a leader.
+    let leader_metrics = leader
+        .as_ref()
+        .map(|_| LeaderMetrics::register(&mut registry));
     let engine = Engine::new(client.clone(), config, Some(&mut registry));
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
@@ -314,7 +320,7 @@ async fn run_engine(
             .run(cancel.clone())
             .await
             .map_err(anyhow::Error::from),
-        Some(leader) => run_as_leader(client, engine, leader, cancel.clone()).await,
+        Some(leader) => run_as_leader(client, engine, leader, leader_metrics, cancel.clone()).await,
     };
     cancel.cancel();
     while servers.join_next().await.is_some() {}
@@ -329,9 +335,13 @@ async fn run_as_leader(
     client: kube::Client,
     engine: Engine,
     config: leader::Config,
+    metrics: Option<LeaderMetrics>,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut elector = leader::Elector::new(client, config);
+    if let Some(metrics) = metrics {
+        elector = elector.with_metrics(metrics);
+    }
     tracing::debug!(identity = elector.identity(), "leader election candidate");
     if !elector.acquire(&cancel).await {
         return Ok(());
@@ -362,14 +372,17 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             .await
             .context("loading Kubernetes client configuration")?,
     };
-    let client = metacontroller_engine::client::build_client(
+    let mut registry = Registry::default();
+    let rest_metrics = register_process(&mut registry);
+    let client = metacontroller_engine::client::build_instrumented_client(
         config,
         args.engine.client_go_qps,
         args.engine.client_go_burst,
+        &rest_metrics,
     )?;
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    run_engine(client, &args.engine, cancel).await
+    run_engine(client, registry, &args.engine, cancel).await
 }
 
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
@@ -393,17 +406,20 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig())?;
     let client_config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    let client = metacontroller_engine::client::build_client(
+    let mut registry = Registry::default();
+    let rest_metrics = register_process(&mut registry);
+    let client = metacontroller_engine::client::build_instrumented_client(
         client_config,
         args.engine.client_go_qps,
         args.engine.client_go_burst,
+        &rest_metrics,
     )?;
     install_crds(&client).await?;
     println!("export KUBECONFIG={}", path.display());
 
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let result = run_engine(client, &args.engine, cancel).await;
+    let result = run_engine(client, registry, &args.engine, cancel).await;
     server.stop();
     result
 }

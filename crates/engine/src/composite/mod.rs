@@ -45,6 +45,8 @@ impl ControllerKind for ParentController {
 
     const KIND: &'static str = controller::CONTROLLER_TYPE;
 
+    const RECONCILER: &'static str = "composite-metacontroller";
+
     fn resource() -> ResourceInfo {
         ResourceInfo {
             api_resource: ApiResource::erase::<CompositeController>(&()),

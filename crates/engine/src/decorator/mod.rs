@@ -34,6 +34,8 @@ impl ControllerKind for Decorator {
 
     const KIND: &'static str = controller::CONTROLLER_TYPE;
 
+    const RECONCILER: &'static str = "decorator-metacontroller";
+
     fn resource() -> ResourceInfo {
         ResourceInfo {
             api_resource: ApiResource::erase::<DecoratorController>(&()),

@@ -33,6 +33,10 @@ pub(crate) trait ControllerKind: Send + Sync + Sized + 'static {
     /// The kind name used in events, logs and metrics.
     const KIND: &'static str;
 
+    /// The name of the reconciler of the controller objects (its
+    /// `controller_runtime_*` series and work queue).
+    const RECONCILER: &'static str;
+
     /// The resource of the controller objects.
     fn resource() -> ResourceInfo;
 

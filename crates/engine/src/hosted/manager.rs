@@ -24,6 +24,7 @@ use crate::Context;
 use crate::events::{EventType, ObjectReference, reason};
 use crate::hosted::{BuildError, ControllerKind, Hosted};
 use crate::informer::{EventHandler, InformerHandle};
+use crate::metrics::{ControllerMetrics, ReconcileResult};
 use crate::object;
 use crate::queue::WorkQueue;
 
@@ -70,6 +71,7 @@ pub(crate) struct Manager<K: ControllerKind> {
     ctx: Arc<Context>,
     informer: InformerHandle,
     queue: Arc<WorkQueue<String>>,
+    metrics: Option<ControllerMetrics>,
     controllers: Mutex<HashMap<String, Arc<Hosted<K>>>>,
 }
 
@@ -77,10 +79,20 @@ impl<K: ControllerKind> Manager<K> {
     /// A manager watching the controller objects of `K`.
     pub fn new(ctx: Arc<Context>) -> Arc<Self> {
         let informer = ctx.informers.acquire(&K::resource());
+        // One worker, like controller-runtime's default
+        // MaxConcurrentReconciles.
+        let (queue, metrics) = match &ctx.metrics {
+            Some(metrics) => (
+                WorkQueue::with_metrics(metrics.workqueue.queue(K::RECONCILER)),
+                Some(metrics.reconcile.controller(K::RECONCILER, 1)),
+            ),
+            None => (WorkQueue::new(), None),
+        };
         Arc::new(Manager {
             ctx,
             informer,
-            queue: WorkQueue::new(),
+            queue,
+            metrics,
             controllers: Mutex::new(HashMap::new()),
         })
     }
@@ -95,13 +107,23 @@ impl<K: ControllerKind> Manager<K> {
             let this = self.clone();
             async move {
                 while let Some(name) = this.queue.get().await {
-                    match this.reconcile(&name).await {
-                        Ok(()) => this.queue.forget(&name),
+                    let active = this.metrics.as_ref().map(ControllerMetrics::active);
+                    let started = std::time::Instant::now();
+                    let result = match this.reconcile(&name).await {
+                        Ok(()) => {
+                            this.queue.forget(&name);
+                            ReconcileResult::Success
+                        }
                         Err(err) => {
                             tracing::warn!(controller = %name, error = %err, "{} reconcile failed", K::KIND);
                             this.queue.add_rate_limited(name.clone());
+                            ReconcileResult::Error
                         }
+                    };
+                    if let Some(metrics) = &this.metrics {
+                        metrics.observe(started.elapsed(), result);
                     }
+                    drop(active);
                     this.queue.done(&name);
                 }
             }

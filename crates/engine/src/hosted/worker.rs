@@ -57,10 +57,17 @@ impl<K: ControllerKind> Hosted<K> {
         if !object.has_hooks() {
             return Err(BuildError::NoHooks);
         }
-        let queue = WorkQueue::new();
+        let name = object.meta().name.clone().unwrap_or_default();
+        // Metacontroller names the queue `<Kind>-<name>`.
+        let queue = match &ctx.metrics {
+            Some(metrics) => {
+                WorkQueue::with_metrics(metrics.workqueue.queue(&format!("{}-{name}", K::KIND)))
+            }
+            None => WorkQueue::new(),
+        };
         let kind = K::build(ctx.clone(), &object, queue.clone()).await?;
         Ok(Arc::new(Hosted {
-            name: object.meta().name.clone().unwrap_or_default(),
+            name,
             object: Arc::new(object),
             kind,
             ctx,
