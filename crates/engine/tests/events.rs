@@ -370,6 +370,11 @@ async fn credentials_never_leak() {
     assert!(events.contains("token=redacted"), "{events}");
     let log = logs();
     assert!(log.contains("TRACE"), "logging is not at its most verbose");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("hook response body") && l.contains("<redacted>")),
+        "the echoed answers were not logged"
+    );
     for (what, secret) in [
         ("bearer token", token.clone()),
         ("password", password.clone()),
