@@ -233,7 +233,7 @@ impl HookClient {
         let (status, new_etag, response_body) = match outcome {
             Ok(parts) => parts,
             Err(err) => {
-                tracing::debug!(url = %inner.display_url, error = %err, "hook call failed");
+                tracing::debug!(verb = "POST", url = %inner.display_url, object = cache_key.unwrap_or_default(), failure = %err.failure_kind(), error = %err, "hook call failed");
                 return Err(err);
             }
         };
