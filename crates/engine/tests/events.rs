@@ -292,13 +292,15 @@ async fn credentials_never_leak() {
     let sync = HookServer::start(move |_| match *sync_mode.lock() {
         0 => Reply::Status(401, format!("bad Authorization: {echo} ({echo})")),
         1 => Reply::Status(200, format!("{{not json, you sent {echo}")),
+        // A decoding error quotes the string it did not expect.
+        2 => Reply::Json(json!({"children": echo.clone()})),
         _ => Reply::Json(json!({"status": {"synced": true}})),
     })
     .await;
     let finalize_mode = mode.clone();
     let (basic_echo, password_echo) = (format!("Basic {basic}"), password.clone());
     let finalize = HookServer::start(move |_| match *finalize_mode.lock() {
-        0..=2 => Reply::Status(
+        0..=3 => Reply::Status(
             403,
             format!("refused {basic_echo}: password {password_echo} is wrong"),
         ),
@@ -332,6 +334,13 @@ async fn credentials_never_leak() {
     *mode.lock() = 2;
     h.merge_patch(&parent_ar, Some("creds"), "p", json!({"spec": {"v": 2}}))
         .await;
+    wait_event(&h, "creds", "echoed string of the wrong type", |e| {
+        message(e).contains("invalid type: string")
+    })
+    .await;
+    *mode.lock() = 3;
+    h.merge_patch(&parent_ar, Some("creds"), "p", json!({"spec": {"v": 3}}))
+        .await;
     wait_for("synced", || async {
         let p = h.get(&parent_ar, Some("creds"), "p").await?;
         (p["status"]["synced"] == true).then_some(())
@@ -342,7 +351,7 @@ async fn credentials_never_leak() {
         message(e).contains("status 403")
     })
     .await;
-    *mode.lock() = 3;
+    *mode.lock() = 4;
     wait_for("finalized", || async {
         h.get(&parent_ar, Some("creds"), "p")
             .await
@@ -354,7 +363,7 @@ async fn credentials_never_leak() {
         sync.authorization_headers()[0].as_deref(),
         Some(echo_of(&token).as_str())
     );
-    assert!(sync.calls() >= 3 && finalize.calls() >= 2);
+    assert!(sync.calls() >= 4 && finalize.calls() >= 2);
 
     let events: Vec<String> = h
         .list(&core("Event", "events"), None)

@@ -157,6 +157,13 @@ impl HookClient {
         body_for_error(body, &self.inner.secrets)
     }
 
+    /// `text` with this client's credentials replaced by `<redacted>`: for
+    /// any text derived from a hook's answer (a decoding error may quote
+    /// it) before it is shown.
+    pub fn redact(&self, text: &str) -> String {
+        redact_secrets(text, &self.inner.secrets)
+    }
+
     /// Whether ETag caching is enabled for this hook.
     pub fn etag_enabled(&self) -> bool {
         self.inner.etag.is_some()
@@ -347,6 +354,10 @@ mod tests {
         assert_eq!(
             c.snippet(b"you sent Bearer s3cr3t-token"),
             "you sent <redacted>"
+        );
+        assert_eq!(
+            c.redact("invalid type: string \"s3cr3t-token\""),
+            "invalid type: string \"<redacted>\""
         );
     }
 }

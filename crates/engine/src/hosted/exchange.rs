@@ -53,9 +53,10 @@ pub(crate) enum ExchangeError {
         #[source]
         source: HookError,
     },
-    /// The answer could not be decoded.
+    /// The answer could not be decoded. The decoding error is kept as text
+    /// only, with the hook's credentials removed: it may quote the answer.
     #[error(
-        "{kind} hook failed (invalid response, version={version}, url={url}): {source}; response: {snippet}"
+        "{kind} hook failed (invalid response, version={version}, url={url}): {detail}; response: {snippet}"
     )]
     Decode {
         /// Which hook.
@@ -64,11 +65,10 @@ pub(crate) enum ExchangeError {
         version: HookVersion,
         /// Its URL, secrets hidden.
         url: String,
+        /// Why the answer could not be decoded, credentials removed.
+        detail: String,
         /// The start of the answer, credentials removed.
         snippet: String,
-        /// The failure.
-        #[source]
-        source: DecodeError,
     },
 }
 
@@ -126,14 +126,15 @@ pub(crate) async fn exchange<T: HookResponse>(
                 source,
             },
         })?;
-    let decoded =
-        decode_response::<T>(&bytes, hook.mode).map_err(|source| ExchangeError::Decode {
+    let decoded = decode_response::<T>(&bytes, hook.mode).map_err(|err: DecodeError| {
+        ExchangeError::Decode {
             kind,
             version,
             url: hook.client.url().to_owned(),
+            detail: hook.client.redact(&err.to_string()),
             snippet: hook.client.snippet(&bytes),
-            source,
-        })?;
+        }
+    })?;
     if !decoded.issues.is_empty() {
         let issues: Vec<String> = decoded.issues.iter().map(ToString::to_string).collect();
         tracing::debug!(controller = %controller, hook = kind.as_str(), issues = %issues.join(", "), "hook response has unknown or repeated fields (loose mode)");
