@@ -8,16 +8,24 @@
 //! * Repeats of the same event (same object, type, reason and message) bump
 //!   `count` and `lastTimestamp` of the existing Event instead of creating a
 //!   new one.
-//! * A per-object token bucket (`--events-qps`, default one per five minutes,
+//! * A token bucket (`--events-qps`, default one per five minutes,
 //!   `--events-burst`, default 25) drops events beyond that rate, as
-//!   client-go's spam filter does.
+//!   client-go's spam filter does. Unlike client-go's, whose bucket is per
+//!   object, the bucket is per object, type, reason and kind of message
+//!   (see [`Recorder::record_kind`]): a new reason, or a new kind of
+//!   failure, is never hidden behind repeats of an old one.
+//! * The recorder also keeps count of each object's failed syncs in a row,
+//!   so that the first good sync after failures can be announced
+//!   ([`Recorder::sync_failed`], [`Recorder::sync_succeeded`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
+use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -56,6 +64,8 @@ pub mod reason {
     pub const CREATE_ERROR: &str = "CreateError";
     /// A sync failed.
     pub const SYNC_ERROR: &str = "SyncError";
+    /// A sync succeeded after failures (Metacontroller has no such event).
+    pub const SYNC_RECOVERED: &str = "SyncRecovered";
 }
 
 /// The object an event is about.
@@ -107,12 +117,34 @@ impl ObjectReference {
     fn event_namespace(&self) -> &str {
         self.namespace.as_deref().unwrap_or("default")
     }
+
+    /// `Kind namespace/name` (or `Kind name`), for logs.
+    pub fn describe(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{} {ns}/{}", self.kind, self.name),
+            None => format!("{} {}", self.kind, self.name),
+        }
+    }
+
+    fn identity(&self) -> String {
+        if self.uid.is_empty() {
+            format!(
+                "{}/{}/{}",
+                self.kind,
+                self.namespace.as_deref().unwrap_or_default(),
+                self.name
+            )
+        } else {
+            self.uid.clone()
+        }
+    }
 }
 
 struct Request {
     object: ObjectReference,
     type_: EventType,
     reason: String,
+    kind: String,
     message: String,
 }
 
@@ -120,6 +152,8 @@ struct Request {
 #[derive(Clone)]
 pub struct Recorder {
     tx: mpsc::UnboundedSender<Request>,
+    /// Failed syncs in a row, per object identity.
+    failing: Arc<Mutex<HashMap<String, u32>>>,
 }
 
 /// Component name written into `source.component`.
@@ -132,16 +166,24 @@ impl Recorder {
     pub fn start(client: Client, qps: f64, burst: u32) -> (Recorder, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let task = tokio::spawn(Writer::new(client, qps, burst).run(rx));
-        (Recorder { tx }, task)
+        (Recorder::with_sender(tx), task)
+    }
+
+    fn with_sender(tx: mpsc::UnboundedSender<Request>) -> Recorder {
+        Recorder {
+            tx,
+            failing: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// A recorder that drops everything (for tests and tools).
     pub fn disabled() -> Recorder {
         let (tx, _rx) = mpsc::unbounded_channel();
-        Recorder { tx }
+        Recorder::with_sender(tx)
     }
 
-    /// Records an event about `object`.
+    /// Records an event about `object`; the rate limit counts it with the
+    /// other events of the same type and reason.
     pub fn record(
         &self,
         object: &ObjectReference,
@@ -149,12 +191,55 @@ impl Recorder {
         reason: &str,
         message: impl Into<String>,
     ) {
+        self.record_kind(object, type_, reason, "", message);
+    }
+
+    /// Records an event about `object` whose message is of kind `kind`
+    /// (e.g. the kind of failure): the rate limit counts it only with the
+    /// events of the same type, reason and kind.
+    pub fn record_kind(
+        &self,
+        object: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        kind: &str,
+        message: impl Into<String>,
+    ) {
         let _ = self.tx.send(Request {
             object: object.clone(),
             type_,
             reason: reason.to_owned(),
+            kind: kind.to_owned(),
             message: message.into(),
         });
+    }
+
+    /// Notes a failed sync of `object`; returns the failures in a row so
+    /// far.
+    pub fn sync_failed(&self, object: &ObjectReference) -> u32 {
+        let mut failing = self.failing.lock();
+        if failing.len() >= CACHE_LIMIT {
+            failing.clear();
+        }
+        let count = failing.entry(object.identity()).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    /// Whether any object's last sync failed (a cheap check before
+    /// [`Recorder::sync_succeeded`]).
+    pub fn any_failing(&self) -> bool {
+        !self.failing.lock().is_empty()
+    }
+
+    /// Notes a good sync of `object`; returns how many failed syncs in a row
+    /// it ends, if any.
+    pub fn sync_succeeded(&self, object: &ObjectReference) -> Option<u32> {
+        let mut failing = self.failing.lock();
+        if failing.is_empty() {
+            return None;
+        }
+        failing.remove(&object.identity())
     }
 }
 
@@ -179,8 +264,18 @@ const CACHE_LIMIT: usize = 4096;
 struct Writer {
     api_resource: ApiResource,
     client: Client,
-    spam: SpamFilter<(String, String, String, String)>,
+    spam: SpamFilter<SpamKey>,
     recorded: HashMap<DedupKey, Recorded>,
+}
+
+/// What the rate limit counts together: the object, the event's type and
+/// reason, and the kind of its message.
+#[derive(PartialEq, Eq, Hash)]
+struct SpamKey {
+    object: (String, String, String, String),
+    type_: EventType,
+    reason: String,
+    kind: String,
 }
 
 /// Per-key token buckets: each key may pass `burst` times at once and then
@@ -248,19 +343,25 @@ impl Writer {
         }
     }
 
-    fn allowed(&mut self, object: &ObjectReference) -> bool {
-        let key = (
-            object.kind.clone(),
-            object.namespace.clone().unwrap_or_default(),
-            object.name.clone(),
-            object.uid.clone(),
-        );
+    fn allowed(&mut self, request: &Request) -> bool {
+        let object = &request.object;
+        let key = SpamKey {
+            object: (
+                object.kind.clone(),
+                object.namespace.clone().unwrap_or_default(),
+                object.name.clone(),
+                object.uid.clone(),
+            ),
+            type_: request.type_,
+            reason: request.reason.clone(),
+            kind: request.kind.clone(),
+        };
         self.spam.allow(key, Instant::now())
     }
 
     async fn write(&mut self, request: Request) {
-        if !self.allowed(&request.object) {
-            tracing::debug!(reason = %request.reason, object = %request.object.name, "event dropped by the per-object rate limit");
+        if !self.allowed(&request) {
+            tracing::debug!(reason = %request.reason, kind = %request.kind, object = %request.object.describe(), "event dropped by the rate limit");
             return;
         }
         let key = DedupKey {
@@ -291,7 +392,7 @@ impl Writer {
                     return;
                 }
                 Err(err) => {
-                    tracing::debug!(error = %err, "could not update event; creating a new one");
+                    tracing::debug!(verb = "patch", resource = "events", object = %format!("{}/{}", previous.namespace, previous.name), error = %err, "could not update event; creating a new one");
                     self.recorded.remove(&key);
                 }
             }
@@ -348,7 +449,7 @@ impl Writer {
                 );
             }
             Err(err) => {
-                tracing::warn!(error = %err, reason = %request.reason, "could not record event");
+                tracing::warn!(verb = "create", resource = "events", object = %format!("{namespace}/{name}"), about = %object.describe(), reason = %request.reason, error = %err, "could not record event");
             }
         }
     }
@@ -371,6 +472,35 @@ mod tests {
         assert!(!f.allow("a", t0 + Duration::from_secs(200)));
         assert!(f.allow("a", t0 + Duration::from_secs(301)));
         assert!(!f.allow("a", t0 + Duration::from_secs(302)));
+    }
+
+    #[test]
+    fn new_reasons_and_kinds_have_their_own_budget() {
+        let t0 = Instant::now();
+        let key = |reason: &str, kind: &str| SpamKey {
+            object: ("K".into(), "ns".into(), "p".into(), "u".into()),
+            type_: EventType::Warning,
+            reason: reason.into(),
+            kind: kind.into(),
+        };
+        let mut f = SpamFilter::new(1.0 / 300.0, 3);
+        assert!((0..3).all(|_| f.allow(key("SyncError", "sync hook status 500"), t0)));
+        assert!(!f.allow(key("SyncError", "sync hook status 500"), t0));
+        assert!(f.allow(key("SyncError", "sync hook timeout"), t0));
+        assert!(f.allow(key("SyncRecovered", ""), t0));
+    }
+
+    #[test]
+    fn failures_in_a_row() {
+        let r = Recorder::disabled();
+        let obj = ObjectReference::from_value(&serde_json::json!({"apiVersion": "v1",
+            "kind": "Pod", "metadata": {"name": "p", "namespace": "ns", "uid": "u"}}));
+        assert_eq!(r.sync_succeeded(&obj), None);
+        assert_eq!(r.sync_failed(&obj), 1);
+        assert_eq!(r.clone().sync_failed(&obj), 2);
+        assert_eq!(r.sync_succeeded(&obj), Some(2));
+        assert_eq!(r.sync_succeeded(&obj), None);
+        assert_eq!(obj.describe(), "Pod ns/p");
     }
 
     #[test]

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 
-use crate::diagnostics::{error_chain, is_tls_error, redact_url};
+use crate::diagnostics::{
+    authorization_secrets, error_chain, is_tls_error, redact_secrets, redact_url,
+};
 use crate::endpoint::DEFAULT_TIMEOUT;
 use crate::error::body_for_error;
 use crate::etag::{CachedResponse, EtagCache};
@@ -35,6 +37,9 @@ struct Inner {
     display_url: String,
     timeout: Duration,
     authorization: Option<HeaderValue>,
+    /// What must be removed from response text before it is shown (the
+    /// authorization value and the credentials within it).
+    secrets: Vec<String>,
     etag: Option<EtagCache>,
 }
 
@@ -88,6 +93,10 @@ impl HookClient {
             });
         }
 
+        let secrets = authorization
+            .as_ref()
+            .map(|secret| authorization_secrets(secret.expose_secret()))
+            .unwrap_or_default();
         let authorization = authorization
             .map(|secret| {
                 HeaderValue::from_str(secret.expose_secret())
@@ -117,6 +126,7 @@ impl HookClient {
                     timeout
                 },
                 authorization,
+                secrets,
                 etag: etag.map(EtagCache::new),
             }),
             metrics: None,
@@ -137,6 +147,21 @@ impl HookClient {
     /// The whole-request timeout in force.
     pub fn timeout(&self) -> Duration {
         self.inner.timeout
+    }
+
+    /// `body` (a hook's answer) as text fit for errors, logs and Events:
+    /// lossily decoded, this client's credentials replaced by `<redacted>`
+    /// (a hook may echo the request headers) and cut to
+    /// [`MAX_ERROR_BODY_BYTES`](crate::MAX_ERROR_BODY_BYTES).
+    pub fn snippet(&self, body: &[u8]) -> String {
+        body_for_error(body, &self.inner.secrets)
+    }
+
+    /// `text` with this client's credentials replaced by `<redacted>`: for
+    /// any text derived from a hook's answer (a decoding error may quote
+    /// it) before it is shown.
+    pub fn redact(&self, text: &str) -> String {
+        redact_secrets(text, &self.inner.secrets)
     }
 
     /// Whether ETag caching is enabled for this hook.
@@ -215,7 +240,7 @@ impl HookClient {
         let (status, new_etag, response_body) = match outcome {
             Ok(parts) => parts,
             Err(err) => {
-                tracing::debug!(url = %inner.display_url, error = %err, "hook call failed");
+                tracing::debug!(verb = "POST", url = %inner.display_url, object = cache_key.unwrap_or_default(), failure = %err.failure_kind(), error = %err, "hook call failed");
                 return Err(err);
             }
         };
@@ -227,7 +252,7 @@ impl HookClient {
         );
         tracing::trace!(
             url = %inner.display_url,
-            body = %String::from_utf8_lossy(&response_body),
+            body = %redact_secrets(&String::from_utf8_lossy(&response_body), &inner.secrets),
             "hook response body"
         );
 
@@ -251,7 +276,7 @@ impl HookClient {
             }
             other => Err(HookError::UnexpectedStatus {
                 code: other.as_u16(),
-                body: body_for_error(&response_body),
+                body: body_for_error(&response_body, &inner.secrets),
             }),
         }
     }
@@ -315,10 +340,24 @@ mod tests {
 
     #[test]
     fn password_is_redacted() {
-        assert_eq!(redact_url("http://u:p@h/x"), "http://u:redacted@h/x");
-        assert_eq!(redact_url("http://h/x"), "http://h/x");
-        let c = HookClient::new(HookEndpoint::new("http://u:pw@h/x")).unwrap();
-        assert_eq!(c.url(), "http://u:redacted@h/x");
+        let c = HookClient::new(HookEndpoint::new("http://u:pw@h/x?sig=zz9")).unwrap();
+        assert_eq!(c.url(), "http://redacted:redacted@h/x?sig=redacted");
         assert!(!format!("{c:?}").contains("pw"));
+        assert!(!format!("{c:?}").contains("zz9"));
+    }
+
+    #[test]
+    fn snippets_hide_credentials() {
+        let mut ep = HookEndpoint::new("http://h/sync");
+        ep.authorization = Some(crate::build_bearer("s3cr3t-token"));
+        let c = HookClient::new(ep).unwrap();
+        assert_eq!(
+            c.snippet(b"you sent Bearer s3cr3t-token"),
+            "you sent <redacted>"
+        );
+        assert_eq!(
+            c.redact("invalid type: string \"s3cr3t-token\""),
+            "invalid type: string \"<redacted>\""
+        );
     }
 }

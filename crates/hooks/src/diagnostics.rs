@@ -49,14 +49,96 @@ pub(crate) fn error_chain(err: &reqwest::Error) -> String {
     parts.join(": ")
 }
 
-/// `url` with a password (if any) replaced by `redacted`; unparsable input is
-/// returned unchanged.
+/// `url` with its secrets hidden: the user name and password (if any) become
+/// `redacted`, and so does the value of every query parameter (tokens and
+/// signatures travel there). Unparsable input yields a fixed placeholder, as
+/// it may hold a secret in a shape that cannot be told apart.
 pub(crate) fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("redacted"));
-            parsed.to_string()
+    let Ok(mut parsed) = reqwest::Url::parse(url) else {
+        return "<unparsable URL>".to_owned();
+    };
+    if !parsed.username().is_empty() {
+        let _ = parsed.set_username("redacted");
+    }
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("redacted"));
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<String> = parsed
+            .query_pairs()
+            .map(|(key, _)| format!("{key}=redacted"))
+            .collect();
+        parsed.set_query(Some(&pairs.join("&")));
+    }
+    parsed.to_string()
+}
+
+/// `text` with every occurrence of each of `secrets` replaced by
+/// `<redacted>` (empty secrets are ignored).
+pub(crate) fn redact_secrets(text: &str, secrets: &[String]) -> String {
+    let mut text = text.to_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        if text.contains(secret.as_str()) {
+            text = text.replace(secret.as_str(), "<redacted>");
         }
-        _ => url.to_owned(),
+    }
+    text
+}
+
+/// The strings derived from an `Authorization` header value that must never
+/// be shown: the value itself, its credentials (after the scheme) and, for
+/// `Basic`, the decoded `user:password` pair and the password.
+pub(crate) fn authorization_secrets(value: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut secrets = vec![value.to_owned()];
+    if let Some((scheme, credentials)) = value.split_once(' ') {
+        let credentials = credentials.trim();
+        if credentials.len() >= 4 {
+            secrets.push(credentials.to_owned());
+        }
+        if scheme.eq_ignore_ascii_case("basic")
+            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(credentials)
+            && let Ok(pair) = String::from_utf8(decoded)
+        {
+            if let Some((_, password)) = pair.split_once(':')
+                && password.len() >= 4
+            {
+                secrets.push(password.to_owned());
+            }
+            secrets.push(pair);
+        }
+    }
+    // Longest first, so that a secret inside another is not cut apart.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_userinfo_and_query_values() {
+        assert_eq!(redact_url("http://u:p@h/x"), "http://redacted:redacted@h/x");
+        assert_eq!(redact_url("http://h/x"), "http://h/x");
+        assert_eq!(
+            redact_url("https://h/x?token=abc&mode=1"),
+            "https://h/x?token=redacted&mode=redacted"
+        );
+        assert_eq!(redact_url("not a url s3cr3t"), "<unparsable URL>");
+    }
+
+    #[test]
+    fn secrets_are_replaced() {
+        let secrets = authorization_secrets("Basic dXNlcjpwYXNzd29yZA==");
+        let text = "got Basic dXNlcjpwYXNzd29yZA== i.e. user:password, or password";
+        let out = redact_secrets(text, &secrets);
+        assert!(!out.contains("dXNlcjpwYXNzd29yZA=="), "{out}");
+        assert!(!out.contains("password"), "{out}");
+        let bearer = authorization_secrets("Bearer tok-123");
+        assert_eq!(
+            redact_secrets("echo: Bearer tok-123 / tok-123", &bearer),
+            "echo: <redacted> / <redacted>"
+        );
     }
 }

@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use crate::diagnostics::redact_secrets;
+
 /// Longest response body (in bytes) copied into
 /// [`HookError::UnexpectedStatus`]; longer bodies are cut at a character
-/// boundary and marked as truncated.
-pub const MAX_ERROR_BODY_BYTES: usize = 4096;
+/// boundary and marked as truncated. The text ends up in logs and Events, so
+/// it stays short.
+pub const MAX_ERROR_BODY_BYTES: usize = 256;
 
 /// Why a hook could not be set up or called.
 ///
@@ -72,7 +75,8 @@ pub enum HookError {
 
     /// The hook answered with a status other than `200` (or a replayable
     /// `304`/`412` in ETag mode). `body` is the response body as text, lossily
-    /// decoded and truncated to [`MAX_ERROR_BODY_BYTES`].
+    /// decoded, with the client's credentials replaced by `<redacted>`, and
+    /// truncated to [`MAX_ERROR_BODY_BYTES`].
     #[error("unsupported status code: {code} body: {body}")]
     UnexpectedStatus {
         /// The HTTP status code.
@@ -102,6 +106,33 @@ impl HookError {
         matches!(self, HookError::Timeout { .. })
     }
 
+    /// The hook URL (secrets hidden) when the error text names it.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            HookError::Timeout { url, .. }
+            | HookError::Connect { url, .. }
+            | HookError::Tls { url, .. }
+            | HookError::Transport { url, .. } => Some(url),
+            _ => None,
+        }
+    }
+
+    /// A short name for the kind of failure, stable across calls that fail
+    /// the same way: `timeout`, `connection failed`, `TLS failure`,
+    /// `transport failure`, `too many requests`, `invalid configuration` or
+    /// `status <code>`.
+    pub fn failure_kind(&self) -> String {
+        match self {
+            HookError::InvalidConfig { .. } => "invalid configuration".to_owned(),
+            HookError::Timeout { .. } => "timeout".to_owned(),
+            HookError::Connect { .. } => "connection failed".to_owned(),
+            HookError::Tls { .. } => "TLS failure".to_owned(),
+            HookError::Transport { .. } => "transport failure".to_owned(),
+            HookError::TooManyRequests { .. } => "too many requests".to_owned(),
+            HookError::UnexpectedStatus { code, .. } => format!("status {code}"),
+        }
+    }
+
     /// The HTTP status code the hook answered with, when the error comes from
     /// an answer.
     pub fn status_code(&self) -> Option<u16> {
@@ -123,16 +154,23 @@ fn too_many_requests_text(retry_after: Option<Duration>) -> String {
     }
 }
 
-/// Response body as text for [`HookError::UnexpectedStatus`].
-pub(crate) fn body_for_error(body: &[u8]) -> String {
-    if body.len() <= MAX_ERROR_BODY_BYTES {
-        return String::from_utf8_lossy(body).into_owned();
+/// Response body as text for errors and logs: lossily decoded, each of
+/// `secrets` replaced by `<redacted>`, then cut to [`MAX_ERROR_BODY_BYTES`]
+/// at a character boundary.
+pub(crate) fn body_for_error(body: &[u8], secrets: &[String]) -> String {
+    let text = redact_secrets(&String::from_utf8_lossy(body), secrets);
+    if text.len() <= MAX_ERROR_BODY_BYTES {
+        return text;
     }
-    let text = String::from_utf8_lossy(&body[..MAX_ERROR_BODY_BYTES]);
-    // Lossy decoding of a cut multi-byte character yields a trailing U+FFFD;
-    // drop it so that the cut looks clean.
-    let text = text.trim_end_matches('\u{FFFD}');
-    format!("{text}… [{} more bytes truncated]", body.len() - text.len())
+    let mut cut = MAX_ERROR_BODY_BYTES;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!(
+        "{}… [{} more bytes truncated]",
+        &text[..cut],
+        text.len() - cut
+    )
 }
 
 #[cfg(test)]
@@ -173,12 +211,36 @@ mod tests {
 
     #[test]
     fn body_truncation() {
-        assert_eq!(body_for_error(b"short"), "short");
+        assert_eq!(body_for_error(b"short", &[]), "short");
         let long = "é".repeat(MAX_ERROR_BODY_BYTES); // 2 bytes each
-        let out = body_for_error(long.as_bytes());
+        let out = body_for_error(long.as_bytes(), &[]);
         assert!(out.len() < MAX_ERROR_BODY_BYTES + 64);
         assert!(out.starts_with("éé"));
         assert!(!out.contains('\u{FFFD}'));
         assert!(out.ends_with(&format!("[{} more bytes truncated]", MAX_ERROR_BODY_BYTES)));
+    }
+
+    #[test]
+    fn body_secrets_are_removed_before_the_cut() {
+        let secret = "t0ken".repeat(60); // longer than the cut
+        let body = format!("echo {secret} end");
+        let out = body_for_error(body.as_bytes(), std::slice::from_ref(&secret));
+        assert_eq!(out, "echo <redacted> end");
+    }
+
+    #[test]
+    fn failure_kinds_and_urls() {
+        let e = HookError::Timeout {
+            url: "http://h/sync".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert_eq!(e.failure_kind(), "timeout");
+        assert_eq!(e.url(), Some("http://h/sync"));
+        let e = HookError::UnexpectedStatus {
+            code: 503,
+            body: String::new(),
+        };
+        assert_eq!(e.failure_kind(), "status 503");
+        assert_eq!(e.url(), None);
     }
 }

@@ -14,7 +14,13 @@
 //!   becomes [`HookError::TooManyRequests`] carrying the parsed `Retry-After`
 //!   (integer seconds or an HTTP date); every other status becomes
 //!   [`HookError::UnexpectedStatus`], whose text is
-//!   `unsupported status code: <n> body: <body>`.
+//!   `unsupported status code: <n> body: <body>` (the body cut to
+//!   [`MAX_ERROR_BODY_BYTES`], the client's credentials replaced by
+//!   `<redacted>`).
+//! * **Diagnostics without secrets**: URLs in errors and logs lose their user
+//!   info and query values; [`HookClient::snippet`] is the form of an answer
+//!   fit for logs and Events; [`HookError::failure_kind`] names the kind of
+//!   failure.
 //! * **ETag caching** (optional, [`EtagConfig`]): the last `200` response that
 //!   carried an `ETag` is kept per root object; the next call for the same
 //!   object sends `If-None-Match`, and a `304 Not Modified` or

@@ -120,4 +120,21 @@ mod tests {
         let err = shared_client(&key).unwrap_err();
         assert!(err.to_string().contains("clientTLS"), "{err}");
     }
+
+    #[test]
+    fn bad_client_key_is_not_quoted() {
+        let key_material = "MC4CAQAwBQYDK2VwBCIEIKeyMaterialThatMustStayHidden0123";
+        let key = TlsKey {
+            ca_bundle_pem: None,
+            client_cert_pem: Some((
+                b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".to_vec(),
+                format!("-----BEGIN PRIVATE KEY-----\n{key_material}\n-----END PRIVATE KEY-----\n")
+                    .into_bytes(),
+            )),
+        };
+        let err = shared_client(&key).unwrap_err();
+        for text in [err.to_string(), format!("{err:?}")] {
+            assert!(!text.contains("KeyMaterial"), "{text}");
+        }
+    }
 }

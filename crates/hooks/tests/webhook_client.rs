@@ -356,6 +356,41 @@ async fn authorization_header_is_sent_and_never_printed() {
     );
 }
 
+/// A hook that echoes the request's credentials in its error answer: the
+/// error text (which ends up in logs and Events) shows `<redacted>` instead,
+/// and a query token in the URL is hidden too.
+#[tokio::test]
+async fn echoed_credentials_are_redacted_from_errors() {
+    let server = TestServer::start(|seen| {
+        let auth = seen.header("authorization").unwrap_or_default();
+        Reply::new(401, format!("rejected {auth} (credentials: {auth})"))
+    })
+    .await;
+    let cases = [
+        (build_bearer("echo-me-token"), vec!["echo-me-token"]),
+        (
+            build_basic_auth("someone", "echo-me-password").unwrap(),
+            // base64("someone:echo-me-password")
+            vec!["echo-me-password", "c29tZW9uZTplY2hvLW1lLXBhc3N3b3Jk"],
+        ),
+    ];
+    for (authorization, secrets) in cases {
+        let mut ep = endpoint(server.url("/sync?token=query-secret"));
+        ep.authorization = Some(authorization);
+        let client = HookClient::new(ep).unwrap();
+        assert!(!client.url().contains("query-secret"), "{}", client.url());
+        let err = client.call(b"{}".to_vec(), None).await.unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("unsupported status code: 401 body: rejected <redacted>"),
+            "{text}"
+        );
+        for secret in secrets {
+            assert!(!text.contains(secret), "{text}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn keep_alive_reuses_one_connection() {
     let server = TestServer::start(|_| Reply::new(200, "{}")).await;

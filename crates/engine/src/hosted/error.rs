@@ -21,7 +21,7 @@ use crate::hosted::exchange::ExchangeError;
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SyncError {
     /// A hook answered 429: retry after this delay, without back-off.
-    #[error("hook asked to retry after {0:?}")]
+    #[error("hook asked to retry after {:.3}s", .0.as_secs_f64())]
     TooManyRequests(Duration),
     /// Related objects are not cached yet: retried with back-off, without
     /// an event.
@@ -110,6 +110,25 @@ impl SyncError {
             self,
             SyncError::TooManyRequests(_) | SyncError::NotReady | SyncError::Conflict { .. }
         )
+    }
+
+    /// The kind of failure, without its variable details: what tells a new
+    /// failure from a repeat of an old one when Events are rate-limited.
+    pub fn kind(&self) -> String {
+        match self {
+            SyncError::TooManyRequests(_) => "too many requests".to_owned(),
+            SyncError::NotReady => "not ready".to_owned(),
+            SyncError::Conflict { what, .. } => format!("conflict: {what}"),
+            SyncError::Request { what, .. } => format!("API request: {what}"),
+            SyncError::Hook(err) => err.kind(),
+            SyncError::Invalid(_) => "invalid".to_owned(),
+            SyncError::Selector { what, .. } => format!("selector: {what}"),
+            SyncError::Claim { what, .. } => format!("claim: {what}"),
+            SyncError::Children { what, .. } => format!("children: {what}"),
+            SyncError::Related(_) => "related objects".to_owned(),
+            SyncError::Kind(_) => "controller".to_owned(),
+            SyncError::Context { source, .. } => source.kind(),
+        }
     }
 
     /// Adds what the sync was doing to a reported failure; the other

@@ -5,6 +5,9 @@
 //! [`ExchangeError::TooManyRequests`] (with the `Retry-After` delay, one
 //! second when there is none); the body is decoded in the hook's response
 //! mode, and unknown or repeated fields of a loose-mode answer are logged.
+//! A failure names the hook, its URL (secrets hidden), the kind of failure
+//! and, for an answer that could not be used, a short snippet of it with
+//! the hook's credentials removed.
 //! Used alike by the sync, finalize and customize hooks of every controller
 //! kind; it knows nothing of controller kinds.
 
@@ -27,33 +30,69 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ExchangeError {
     /// The hook answered 429: ask again after this delay.
-    #[error("hook asked to retry after {0:?}")]
+    #[error("hook asked to retry after {:.3}s", .0.as_secs_f64())]
     TooManyRequests(Duration),
     /// The request could not be encoded.
     #[error("can't marshal request: {0}")]
     Encode(#[source] serde_json::Error),
-    /// The call failed (transport, timeout, HTTP status).
-    #[error("{kind} hook failed (version={version}): {source}")]
+    /// The call failed (transport, timeout, HTTP status). The URL is
+    /// shown unless the failure's own text names it.
+    #[error(
+        "{kind} hook failed ({failure}, version={version}{}): {source}",
+        url_unless_named(url, source),
+        failure = source.failure_kind()
+    )]
     Call {
         /// Which hook.
         kind: HookKind,
         /// Its protocol version.
         version: HookVersion,
+        /// Its URL, secrets hidden.
+        url: String,
         /// The failure.
         #[source]
         source: HookError,
     },
-    /// The answer could not be decoded.
-    #[error("{kind} hook failed (version={version}): {source}")]
+    /// The answer could not be decoded. The decoding error is kept as text
+    /// only, with the hook's credentials removed: it may quote the answer.
+    #[error(
+        "{kind} hook failed (invalid response, version={version}, url={url}): {detail}; response: {snippet}"
+    )]
     Decode {
         /// Which hook.
         kind: HookKind,
         /// Its protocol version.
         version: HookVersion,
-        /// The failure.
-        #[source]
-        source: DecodeError,
+        /// Its URL, secrets hidden.
+        url: String,
+        /// Why the answer could not be decoded, credentials removed.
+        detail: String,
+        /// The start of the answer, credentials removed.
+        snippet: String,
     },
+}
+
+fn url_unless_named(url: &str, source: &HookError) -> String {
+    if source.url().is_some() {
+        String::new()
+    } else {
+        format!(", url={url}")
+    }
+}
+
+impl ExchangeError {
+    /// The kind of failure, for telling new failures from repeats of old
+    /// ones: the hook and how it failed, without the variable details.
+    pub fn kind(&self) -> String {
+        match self {
+            ExchangeError::TooManyRequests(_) => "too many requests".to_owned(),
+            ExchangeError::Encode(_) => "request encoding".to_owned(),
+            ExchangeError::Call { kind, source, .. } => {
+                format!("{kind} hook {}", source.failure_kind())
+            }
+            ExchangeError::Decode { kind, .. } => format!("{kind} hook invalid response"),
+        }
+    }
 }
 
 /// Sends `request` about `parent` to `hook` and decodes its answer.
@@ -83,17 +122,22 @@ pub(crate) async fn exchange<T: HookResponse>(
             source => ExchangeError::Call {
                 kind,
                 version,
+                url: hook.client.url().to_owned(),
                 source,
             },
         })?;
-    let decoded =
-        decode_response::<T>(&bytes, hook.mode).map_err(|source| ExchangeError::Decode {
+    let decoded = decode_response::<T>(&bytes, hook.mode).map_err(|err: DecodeError| {
+        ExchangeError::Decode {
             kind,
             version,
-            source,
-        })?;
+            url: hook.client.url().to_owned(),
+            detail: hook.client.redact(&err.to_string()),
+            snippet: hook.client.snippet(&bytes),
+        }
+    })?;
     if !decoded.issues.is_empty() {
-        tracing::debug!(controller = %controller, hook = kind.as_str(), issues = ?decoded.issues, "hook response has unknown or repeated fields (loose mode)");
+        let issues: Vec<String> = decoded.issues.iter().map(ToString::to_string).collect();
+        tracing::debug!(controller = %controller, hook = kind.as_str(), issues = %issues.join(", "), "hook response has unknown or repeated fields (loose mode)");
     }
     Ok(decoded.response)
 }

@@ -178,7 +178,7 @@ impl<K: ControllerKind> Hosted<K> {
                     self.queue.add_rate_limited(key.clone());
                 }
                 Err(err) => {
-                    tracing::warn!(controller = %self.name, key = %key, error = %err, "sync failed");
+                    tracing::warn!(controller = %self.name, key = %key, kind = %err.kind(), error = %err, "sync failed; retrying with back-off");
                     self.queue.add_rate_limited(key.clone());
                 }
             }
@@ -187,22 +187,40 @@ impl<K: ControllerKind> Hosted<K> {
     }
 }
 
-/// Records a reported sync failure as a Warning `SyncError` event on `obj`
-/// (the parent or target); passes the result on.
+/// Reports the outcome of the sync of `obj` (the parent or target) and
+/// passes it on. A reported failure becomes a Warning `SyncError` event,
+/// rate-limited with the earlier failures of its kind only; the first good
+/// sync after failures is logged and becomes a Normal `SyncRecovered` event.
 pub(crate) fn report(
     ctx: &Context,
     obj: &serde_json::Value,
     result: Result<(), SyncError>,
 ) -> Result<(), SyncError> {
-    if let Err(err) = &result
-        && err.is_reported()
-    {
-        ctx.recorder.record(
-            &ObjectReference::from_value(obj),
-            EventType::Warning,
-            reason::SYNC_ERROR,
-            format!("Sync error: {err}"),
-        );
+    match &result {
+        Err(err) if err.is_reported() => {
+            let object = ObjectReference::from_value(obj);
+            ctx.recorder.sync_failed(&object);
+            ctx.recorder.record_kind(
+                &object,
+                EventType::Warning,
+                reason::SYNC_ERROR,
+                &err.kind(),
+                format!("Sync error: {err}"),
+            );
+        }
+        Ok(()) if ctx.recorder.any_failing() => {
+            let object = ObjectReference::from_value(obj);
+            if let Some(failures) = ctx.recorder.sync_succeeded(&object) {
+                tracing::info!(object = %object.describe(), failures, "sync recovered");
+                ctx.recorder.record(
+                    &object,
+                    EventType::Normal,
+                    reason::SYNC_RECOVERED,
+                    format!("Sync recovered after {failures} failed attempt(s)"),
+                );
+            }
+        }
+        Err(_) | Ok(()) => {}
     }
     result
 }
