@@ -12,7 +12,10 @@
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
 
+mod goflags;
 mod leader;
+mod listen;
+mod logging;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +29,7 @@ use kube::core::ApiResource;
 use metacontroller_api::GoDuration;
 use metacontroller_engine::metrics::{LeaderMetrics, register_process};
 use metacontroller_engine::object::RawObject;
-use metacontroller_engine::serve::{parse_bind_address, serve_health, serve_metrics};
+use metacontroller_engine::serve::{serve_health, serve_metrics};
 use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
 use metacontroller_selectors::Selector;
 use prometheus_client::registry::Registry;
@@ -119,9 +122,10 @@ struct EngineArgs {
     #[arg(long, default_value = ":8081")]
     health_probe_bind_address: String,
     /// Log level: debug, info, error, panic, or an integer verbosity (higher
-    /// is more verbose; 4 shows sync activity, 5 and above everything).
-    #[arg(long, default_value = "info")]
-    zap_log_level: String,
+    /// is more verbose: 4 sync triggers and writes, 5 the engine's details,
+    /// 6 hook bodies, 7 discovery). Default info (debug with --zap-devel).
+    #[arg(long)]
+    zap_log_level: Option<String>,
     /// Only host controllers whose labels match this selector.
     #[arg(long, default_value = "")]
     target_label_selector: String,
@@ -143,7 +147,7 @@ struct EngineArgs {
     pprof_address: String,
     /// Run only while holding the leader Lease, so that several replicas
     /// can run with one active.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, value_parser = goflags::parse_bool)]
     leader_election: bool,
     /// Kind of lock for leader election; only "leases" is supported.
     #[arg(long, default_value = "leases")]
@@ -155,21 +159,35 @@ struct EngineArgs {
     /// Name of the leader Lease.
     #[arg(long, default_value = "metacontroller")]
     leader_election_id: String,
-    /// Development logging (accepted; plain text logs are always used).
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", default_value = "false", action = ArgAction::Set)]
+    /// Development defaults: console encoder, debug level, stack traces
+    /// from warn, ISO 8601 times.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, value_parser = goflags::parse_bool)]
     zap_devel: bool,
-    /// Log encoder (accepted; ignored).
+    /// Log encoding: json (default) or console (default with --zap-devel).
     #[arg(long)]
     zap_encoder: Option<String>,
-    /// Stack trace level (accepted; ignored).
+    /// Level from which log lines carry a stack trace: info, error or
+    /// panic (default error; warn with --zap-devel).
     #[arg(long)]
     zap_stacktrace_level: Option<String>,
-    /// Time encoding (accepted; ignored).
+    /// Time encoding of log lines: epoch (default), millis, nano, iso8601
+    /// (default with --zap-devel), rfc3339 or rfc3339nano.
     #[arg(long)]
     zap_time_encoding: Option<String>,
 }
 
 impl EngineArgs {
+    /// The zap flags.
+    fn log_flags(&self) -> logging::LogFlags {
+        logging::LogFlags {
+            level: self.zap_log_level.clone(),
+            devel: self.zap_devel,
+            encoder: self.zap_encoder.clone(),
+            stacktrace_level: self.zap_stacktrace_level.clone(),
+            time_encoding: self.zap_time_encoding.clone(),
+        }
+    }
+
     /// The leader election settings, when `--leader-election` is on.
     fn leader_config(&self) -> anyhow::Result<Option<leader::Config>> {
         if !self.leader_election {
@@ -210,47 +228,15 @@ impl EngineArgs {
     }
 }
 
-/// Maps `--zap-log-level` to a tracing filter for this program's crates;
-/// `RUST_LOG`, when set, takes precedence.
-fn log_filter(level: &str) -> anyhow::Result<String> {
-    let ours = match level.trim().to_ascii_lowercase().as_str() {
-        "panic" | "dpanic" | "fatal" | "error" => "error",
-        "warn" | "warning" => "warn",
-        "info" | "0" => "info",
-        "debug" => "debug",
-        other => match other.parse::<u32>() {
-            Ok(1..=4) => "debug",
-            Ok(_) => "trace",
-            Err(_) => bail!("invalid --zap-log-level {level:?}"),
-        },
-    };
-    let others = if ours == "error" { "error" } else { "warn" };
-    Ok(format!(
-        "{others},metacontroller={ours},metacontroller_engine={ours},metacontroller_hooks={ours},metacontroller_apiserver={ours}"
-    ))
-}
-
-fn init_logging(level: &str) -> anyhow::Result<()> {
-    let filter = match tracing_subscriber::EnvFilter::try_from_default_env() {
-        Ok(filter) => filter,
-        Err(_) => tracing_subscriber::EnvFilter::new(log_filter(level)?),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    Ok(())
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(goflags::normalize(std::env::args_os()));
     let command = cli.command.unwrap_or(Command::Run(cli.run));
-    let level = match &command {
-        Command::Run(args) => args.engine.zap_log_level.clone(),
-        Command::Dev(args) => args.engine.zap_log_level.clone(),
+    let log_flags = match &command {
+        Command::Run(args) => args.engine.log_flags(),
+        Command::Dev(args) => args.engine.log_flags(),
     };
-    init_logging(&level)?;
+    logging::init(&log_flags.resolve()?);
     match command {
         Command::Run(args) => run(args).await,
         Command::Dev(args) => dev(args).await,
@@ -282,13 +268,11 @@ fn cancel_on_signal(cancel: CancellationToken) {
 }
 
 async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> {
-    let Some(addr) = parse_bind_address(address)? else {
+    let Some(listener) = listen::bind(address).with_context(|| format!("{what}: {address}"))?
+    else {
         return Ok(None);
     };
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("{what}: cannot listen on {addr}"))?;
-    tracing::info!(%addr, "{what} listening");
+    tracing::info!(addr = %listener.local_addr()?, "{what} listening");
     Ok(Some(listener))
 }
 
@@ -590,23 +574,33 @@ mod tests {
     }
 
     #[test]
-    fn log_levels() {
-        assert!(
-            log_filter("info")
-                .unwrap()
-                .contains("metacontroller_engine=info")
+    fn go_flag_spellings() {
+        let args = goflags::normalize(
+            [
+                "metacontroller",
+                "-workers=3",
+                "-leader-election=T",
+                "-leader-election-namespace",
+                "ops",
+                "--zap-devel=0",
+                "-zap-log-level=5",
+            ]
+            .map(std::ffi::OsString::from),
         );
-        assert!(
-            log_filter("4")
-                .unwrap()
-                .contains("metacontroller_engine=debug")
-        );
-        assert!(
-            log_filter("5")
-                .unwrap()
-                .contains("metacontroller_engine=trace")
-        );
-        assert!(log_filter("error").unwrap().starts_with("error,"));
-        assert!(log_filter("loud").is_err());
+        let cli = Cli::try_parse_from(args).unwrap();
+        let e = &cli.run.engine;
+        assert_eq!(e.workers, 3);
+        assert!(e.leader_election);
+        assert_eq!(e.leader_election_namespace, "ops");
+        assert!(!e.zap_devel);
+        assert_eq!(e.zap_log_level.as_deref(), Some("5"));
+        for value in ["1", "t", "TRUE", "True"] {
+            let cli =
+                Cli::try_parse_from(["metacontroller", &format!("--zap-devel={value}")]).unwrap();
+            assert!(cli.run.engine.zap_devel, "{value}");
+        }
+        assert!(Cli::try_parse_from(["metacontroller", "--zap-devel=yes"]).is_err());
+        // As in Go, a boolean flag does not take the next argument as its value.
+        assert!(Cli::try_parse_from(["metacontroller", "--zap-devel", "false"]).is_err());
     }
 }
