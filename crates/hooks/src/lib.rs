@@ -25,8 +25,12 @@
 //!   carried an `ETag` is kept per root object; the next call for the same
 //!   object sends `If-None-Match`, and a `304 Not Modified` or
 //!   `412 Precondition Failed` answer replays the kept body.
-//! * **TLS** via rustls (TLS 1.2 minimum): a custom CA bundle replaces the
-//!   built-in (webpki) roots; an optional client certificate enables mutual
+//! * **TLS** via rustls (TLS 1.2 minimum). Without a CA bundle, servers are
+//!   checked against the operating system's roots, as Go's `crypto/x509`
+//!   does: the files named by `SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else
+//!   the system store (`/etc/ssl/certs` and friends), plus the compiled-in
+//!   Mozilla (webpki) roots for images that ship none. A custom CA bundle
+//!   replaces all of these; an optional client certificate enables mutual
 //!   TLS.
 //! * **Authorization**: a fully formed header value held in a [`SecretString`]
 //!   that never prints. [`build_bearer`], [`build_basic_auth`] and
