@@ -7,6 +7,12 @@
 //! that miss trigger an early refresh (at most four per second), so a CRD
 //! created just before the controller that uses it is found without waiting
 //! for the next interval.
+//!
+//! Per-group discovery skips a group version that fails (an aggregated API
+//! whose backend is down, for one) and logs it, keeping that group
+//! version's resources from the previous run, instead of failing the whole
+//! refresh: client-go's discovery also returns the groups it could read
+//! (`ErrGroupDiscoveryFailed`, `k8s.io/client-go/discovery/discovery_client.go`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +20,8 @@ use std::time::{Duration, Instant};
 
 use kube::Client;
 use kube::core::ApiResource;
-use kube::discovery::{Discovery, Scope};
+use kube::core::GroupVersion;
+use kube::discovery::{ApiGroup, Discovery, Scope};
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
@@ -57,12 +64,40 @@ struct Snapshot {
     by_kind: HashMap<(String, String), ResourceInfo>,
 }
 
+impl Snapshot {
+    fn add_group(&mut self, group: &ApiGroup) {
+        for version in group.versions() {
+            for (ar, caps) in group.versioned_resources(version) {
+                self.insert(ResourceInfo {
+                    namespaced: caps.scope == Scope::Namespaced,
+                    has_status: caps.subresources.iter().any(|(s, _)| s.plural == "status"),
+                    api_resource: ar,
+                });
+            }
+        }
+    }
+
+    fn insert(&mut self, info: ResourceInfo) {
+        let av = info.api_resource.api_version.clone();
+        self.by_kind
+            .entry((av.clone(), info.api_resource.kind.clone()))
+            .or_insert_with(|| info.clone());
+        self.by_resource
+            .insert((av, info.api_resource.plural.clone()), info);
+    }
+}
+
 /// See the [module documentation](self).
 pub struct ResourceMap {
     client: Client,
     snapshot: RwLock<Arc<Snapshot>>,
     refresh: tokio::sync::Mutex<Option<Instant>>,
 }
+
+/// How long one group version's discovery may take. The client retries
+/// 503 answers (an aggregated API whose backend is down) with a long
+/// back-off; discovery gives up on the group version instead.
+const GROUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Minimum time between two refreshes triggered by lookup misses.
 const MIN_ON_DEMAND_INTERVAL: Duration = Duration::from_millis(250);
@@ -86,30 +121,31 @@ impl ResourceMap {
     }
 
     async fn refresh_locked(&self) -> Result<(), kube::Error> {
-        let discovery = match Discovery::new(self.client.clone()).run_aggregated().await {
-            Ok(d) => d,
-            Err(err) => {
-                tracing::debug!(error = %err, "aggregated discovery failed, using per-group discovery");
-                Discovery::new(self.client.clone()).run().await?
+        let mut snapshot = Snapshot::default();
+        let failed = match Discovery::new(self.client.clone()).run_aggregated().await {
+            // A server without aggregated discovery may answer with the
+            // plain group list, which decodes as an empty aggregated list:
+            // every server serves the core group, so its absence means that.
+            Ok(discovery) if discovery.has_group(ApiGroup::CORE_GROUP) => {
+                discovery.groups().for_each(|g| snapshot.add_group(g));
+                Vec::new()
+            }
+            result => {
+                if let Err(err) = result {
+                    tracing::debug!(error = %err, "aggregated discovery failed, using per-group discovery");
+                } else {
+                    tracing::debug!("aggregated discovery not served, using per-group discovery");
+                }
+                let (groups, failed) = self.per_group().await?;
+                groups.iter().for_each(|g| snapshot.add_group(g));
+                failed
             }
         };
-        let mut snapshot = Snapshot::default();
-        for group in discovery.groups() {
-            for version in group.versions() {
-                for (ar, caps) in group.versioned_resources(version) {
-                    let info = ResourceInfo {
-                        namespaced: caps.scope == Scope::Namespaced,
-                        has_status: caps.subresources.iter().any(|(s, _)| s.plural == "status"),
-                        api_resource: ar,
-                    };
-                    let av = info.api_resource.api_version.clone();
-                    snapshot
-                        .by_kind
-                        .entry((av.clone(), info.api_resource.kind.clone()))
-                        .or_insert_with(|| info.clone());
-                    snapshot
-                        .by_resource
-                        .insert((av, info.api_resource.plural.clone()), info);
+        if !failed.is_empty() {
+            let previous = self.snapshot.read().clone();
+            for info in previous.by_resource.values() {
+                if failed.contains(&info.api_resource.api_version) {
+                    snapshot.insert(info.clone());
                 }
             }
         }
@@ -119,6 +155,46 @@ impl ResourceMap {
         );
         *self.snapshot.write() = Arc::new(snapshot);
         Ok(())
+    }
+
+    /// Discovery of each group version (concurrently); a group version that
+    /// fails is logged and returned in the second list instead of failing
+    /// the run.
+    async fn per_group(&self) -> Result<(Vec<ApiGroup>, Vec<String>), kube::Error> {
+        let mut versions: Vec<GroupVersion> = self
+            .client
+            .list_core_api_versions()
+            .await?
+            .versions
+            .iter()
+            .map(|v| GroupVersion::gv("", v))
+            .collect();
+        for group in self.client.list_api_groups().await?.groups {
+            for v in &group.versions {
+                versions.push(GroupVersion::gv(&group.name, &v.version));
+            }
+        }
+        let queries = versions.into_iter().map(|gv| async move {
+            let query = kube::discovery::pinned_group(&self.client, &gv);
+            let result = match tokio::time::timeout(GROUP_TIMEOUT, query).await {
+                Ok(result) => result.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {GROUP_TIMEOUT:?}")),
+            };
+            (gv, result)
+        });
+        let mut groups = Vec::new();
+        let mut failed = Vec::new();
+        for (gv, result) in futures::future::join_all(queries).await {
+            match result {
+                Ok(group) => groups.push(group),
+                Err(error) => {
+                    let api_version = gv.api_version();
+                    tracing::warn!(%api_version, %error, "discovery of an API group version failed; skipping it");
+                    failed.push(api_version);
+                }
+            }
+        }
+        Ok((groups, failed))
     }
 
     /// Refreshes unless a refresh finished less than 250 ms ago (or is
