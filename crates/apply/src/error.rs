@@ -1,6 +1,6 @@
 //! The error of the dynamic-apply helpers.
 
-use crate::last_applied::LAST_APPLIED_ANNOTATION;
+use metacontroller_api::LAST_APPLIED_ANNOTATION;
 
 /// Errors of the dynamic-apply helpers (reading and writing the last-applied
 /// annotation).

@@ -35,7 +35,9 @@ pub(super) fn merge_map(
     }
 
     apply_retain_keys(&mut original, &mut patch)?;
-    apply_element_orders(&mut original, &mut patch, schema)?;
+    apply_element_orders(&mut original, &mut patch, schema, |current, patch, meta| {
+        merge_list_field(current, patch, meta, false)
+    })?;
 
     // Deletions from primitive lists run after the other fields so that a
     // list added by the same patch is seen by them.

@@ -10,8 +10,7 @@ use super::directives::{
     Kind, PATCH_DIRECTIVE, SET_ELEMENT_ORDER_PREFIX, directive_target, element_kind,
     is_delete_item, missing_merge_key, not_an_object, require_merge_key, without_directives,
 };
-use super::merge::merge_list_field;
-use super::meta;
+use super::{Meta, meta};
 use crate::PatchError;
 use crate::jsonpatch::json_type;
 use crate::schema::{PatchStrategy, Schema};
@@ -19,10 +18,13 @@ use crate::schema::{PatchStrategy, Schema};
 /// Applies every `$setElementOrder/<field>` of `patch`
 /// (`mergePatchIntoOriginal`): merges the field's patch list, then orders
 /// the result by the directive. Both keys are removed from `patch`.
+/// `merge_list` merges a field's patch list into its live list (the
+/// merge module's list merge, passed in so that ordering stays below it).
 pub(super) fn apply_element_orders(
     original: &mut Map<String, Value>,
     patch: &mut Map<String, Value>,
     schema: Option<&Schema>,
+    merge_list: impl Fn(Vec<Value>, Vec<Value>, Meta<'_>) -> Result<Vec<Value>, PatchError>,
 ) -> Result<(), PatchError> {
     let directives: Vec<String> = patch
         .keys()
@@ -50,7 +52,7 @@ pub(super) fn apply_element_orders(
                 .filter_map(|v| without_directives(v.clone(), false))
                 .collect(),
             (Some(current), Some(patch_list)) => {
-                merge_list_field(current.to_vec(), patch_list.to_vec(), meta, false)?
+                merge_list(current.to_vec(), patch_list.to_vec(), meta)?
             }
             (None, None) => continue,
         };
