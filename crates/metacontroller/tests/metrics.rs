@@ -286,6 +286,21 @@ async fn every_family_is_exposed() {
         &[("code", "201"), ("method", "POST"), host],
     );
     assert!(creates >= 1.0, "{creates}");
+    // Every GET is timed; the histogram's +Inf bucket holds them all.
+    let timed = value(
+        &s,
+        "rest_client_request_duration_seconds_count",
+        &[("verb", "GET"), host],
+    );
+    assert!(timed >= gets, "{timed} timed GETs, {gets} counted");
+    assert_eq!(
+        value(
+            &s,
+            "rest_client_request_duration_seconds_bucket",
+            &[("verb", "GET"), host, ("le", "+Inf")],
+        ),
+        timed
+    );
 
     // This process.
     assert!(value(&s, "process_cpu_seconds_total", &[]) > 0.0);
