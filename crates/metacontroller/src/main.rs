@@ -16,6 +16,7 @@ mod goflags;
 mod leader;
 mod listen;
 mod logging;
+mod profiling;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -142,7 +143,10 @@ struct EngineArgs {
     /// Field manager of server-side applies.
     #[arg(long, default_value = "metacontroller")]
     apply_strategy_ssa_field_manager: String,
-    /// Profiling endpoint (accepted; not available, must stay "0").
+    /// Address of the profiling endpoint; "0" or empty disables it.
+    /// `/debug/pprof/profile?seconds=N` gives a CPU profile in pprof format
+    /// (one at a time); `/debug/pprof/heap` answers 501, as heap profiles
+    /// need a profiling allocator, which this build does not use.
     #[arg(long, default_value = "0")]
     pprof_address: String,
     /// Run only while holding the leader Lease, so that several replicas
@@ -204,9 +208,6 @@ impl EngineArgs {
         let apply_strategy: ApplyStrategy = self.apply_strategy.parse()?;
         if self.apply_strategy_ssa_field_manager.is_empty() {
             bail!("--apply-strategy-ssa-field-manager must not be empty");
-        }
-        if !matches!(self.pprof_address.as_str(), "" | "0") {
-            tracing::warn!(address = %self.pprof_address, "--pprof-address is not supported; ignored");
         }
         let target_label_selector =
             Selector::parse(&self.target_label_selector).with_context(|| {
@@ -298,6 +299,9 @@ async fn run_engine(
     }
     if let Some(listener) = bind("health probes", &args.health_probe_bind_address).await? {
         servers.spawn(serve_health(listener, cancel.clone()));
+    }
+    if let Some(listener) = bind("profiling server", &args.pprof_address).await? {
+        servers.spawn(profiling::serve(listener, cancel.clone()));
     }
     let result = match leader {
         None => engine
