@@ -304,6 +304,16 @@ async fn update(
             });
         }
     };
+    // Metacontroller logs the change it is about to write at verbosity 5
+    // (`--zap-log-level=5` maps onto the engine's trace events).
+    if tracing::enabled!(tracing::Level::TRACE) {
+        let diff = json_patch::diff(observed, &new_obj);
+        tracing::trace!(
+            child = %object::describe(observed),
+            diff = %serde_json::to_string(&diff).unwrap_or_default(),
+            "child diff"
+        );
+    }
     if object::is_deleting(observed) {
         tracing::info!(child = %object::describe(observed), "not updating child: pending deletion");
         return Ok(());

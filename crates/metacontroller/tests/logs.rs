@@ -23,8 +23,9 @@ use std::time::Duration;
 use common::hook::Hook;
 use common::instance::Instance;
 use common::things::{create_parent, install, wait_synced};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use metacontroller_testbed::TestCluster;
 use serde_json::Value;
 
@@ -139,6 +140,43 @@ async fn zap_encoders_and_levels() {
         .unwrap_or_else(|| panic!("no V6 hook body line:\n{}", lines.join("\n")));
     let body: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
     assert_eq!(body["status"]["children"], 1);
+
+    // V5: a child someone else changed is put back, and the change is
+    // logged as a JSON patch first.
+    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    configmaps
+        .patch(
+            "json-v6",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"data": {"from": "someone else"}})),
+        )
+        .await
+        .expect("patch the child");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let diff = loop {
+        let lines: Vec<String> = instance.log().lines().map(str::to_owned).collect();
+        let found = json_lines(&lines).into_iter().find(|l| {
+            l["msg"] == "child diff" && l["child"].as_str().is_some_and(|c| c.contains("json-v6"))
+        });
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no V5 child diff line:\n{}",
+            lines.join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let patch: Value = serde_json::from_str(diff["diff"].as_str().unwrap()).unwrap();
+    assert!(
+        patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|op| op["path"] == "/data/from" && op["value"] == "hook"),
+        "{patch}"
+    );
 
     let listening = json
         .iter()

@@ -70,7 +70,7 @@ pub async fn install(client: &kube::Client, hook: &Hook) {
         "spec": {
             "generateSelector": true,
             "parentResource": {"apiVersion": "le.example.com/v1", "resource": "things"},
-            "childResources": [{"apiVersion": "v1", "resource": "configmaps"}],
+            "childResources": [{"apiVersion": "v1", "resource": "configmaps", "updateStrategy": {"method": "InPlace"}}],
             "hooks": {"sync": {"webhook": {"url": hook.url}}}
         }
     }))
