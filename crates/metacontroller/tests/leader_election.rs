@@ -23,15 +23,12 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::hook::Hook;
 use common::instance::Instance;
 use common::proxy::{Proxy, Write};
-use common::things::{create_parent, install, wait_synced};
+use common::things::{create_parent, start_world, wait_synced};
 use common::wait_for;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, PostParams};
-use metacontroller_testbed::TestCluster;
 
 const LEASE: &str = "metacontroller";
 const NAMESPACE: &str = "default";
@@ -67,16 +64,7 @@ async fn wait_leader(candidates: &[&Instance], timeout: Duration) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_leader_syncs_and_hands_over() {
-    let cluster = TestCluster::start().await.expect("start cluster");
-    let client = cluster.client().await.expect("client");
-    let hook = Hook::start("127.0.0.1:0").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in metacontroller_api::crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("create CRD");
-    }
-    install(&client, &hook).await;
+    let (_cluster, client, hook) = start_world().await;
     let dir = tempfile::tempdir().unwrap();
     let proxies = [
         Proxy::start(client.clone()).await,

@@ -20,13 +20,10 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::hook::Hook;
 use common::instance::Instance;
-use common::things::{create_parent, install, wait_synced};
+use common::things::{create_parent, start_world, wait_synced};
 use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams, PostParams};
-use metacontroller_testbed::TestCluster;
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::Value;
 
 const TIMEOUT: Duration = Duration::from_secs(90);
@@ -84,16 +81,7 @@ async fn get_metrics(addr: std::net::SocketAddr) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zap_encoders_and_levels() {
-    let cluster = TestCluster::start().await.expect("start cluster");
-    let client = cluster.client().await.expect("client");
-    let hook = Hook::start("127.0.0.1:0").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in metacontroller_api::crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("create CRD");
-    }
-    install(&client, &hook).await;
+    let (cluster, client, _hook) = start_world().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cluster.kubeconfig()).unwrap();

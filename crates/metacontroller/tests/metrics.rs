@@ -18,13 +18,9 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::hook::Hook;
 use common::instance::Instance;
-use common::things::{create_parent, install, wait_synced};
+use common::things::{create_parent, start_world, wait_synced};
 use common::wait_for;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, PostParams};
-use metacontroller_testbed::TestCluster;
 
 /// What Prometheus sends when it scrapes.
 const PROMETHEUS_ACCEPT: &str = "application/openmetrics-text;version=1.0.0,\
@@ -171,16 +167,7 @@ async fn scrape_after_reconcile(instance: &Instance, port: u16) -> Vec<Sample> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_family_is_exposed() {
-    let cluster = TestCluster::start().await.expect("start cluster");
-    let client = cluster.client().await.expect("client");
-    let hook = Hook::start("127.0.0.1:0").await;
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in metacontroller_api::crds() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .expect("create CRD");
-    }
-    install(&client, &hook).await;
+    let (cluster, client, _hook) = start_world().await;
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     std::fs::write(&kubeconfig, cluster.kubeconfig()).unwrap();

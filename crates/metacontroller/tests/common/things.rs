@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
+use metacontroller_testbed::TestCluster;
 use serde_json::json;
 
 use super::hook::Hook;
@@ -18,6 +19,23 @@ pub fn parent_resource() -> ApiResource {
         &GroupVersionKind::gvk("le.example.com", "v1", "Thing"),
         "things",
     )
+}
+
+/// A fresh server (the one `MC_TEST_CLUSTER` names) with the Metacontroller
+/// CRDs, a running sync hook, and the `Thing` CRD with its
+/// CompositeController installed.
+pub async fn start_world() -> (TestCluster, kube::Client, Hook) {
+    let cluster = TestCluster::start().await.expect("start cluster");
+    let client = cluster.client().await.expect("client");
+    let hook = Hook::start("127.0.0.1:0").await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in metacontroller_api::crds() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .expect("create CRD");
+    }
+    install(&client, &hook).await;
+    (cluster, client, hook)
 }
 
 /// Creates the `Thing` CRD and its CompositeController (the Metacontroller
