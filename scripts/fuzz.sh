@@ -2,6 +2,11 @@
 # Runs every libFuzzer target in fuzz/ for a bounded time and prints the
 # executions each one ran. Usage: scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
+# MC_FUZZ_SEED and MC_FUZZ_RUNS make a run repeatable: libFuzzer starts from
+# that seed and stops after that many inputs (or the time, whichever comes
+# first). The test command sets both, so a fresh clone fuzzes the same
+# inputs every time; a long run leaves them unset.
+#
 # The corpus grows in fuzz/corpus/<target> (ignored by git) from the seeds in
 # fuzz/seeds/<target>; a crash leaves its input in fuzz/artifacts/<target> and
 # fails the run. cargo-fuzz is installed into .cache/tools when missing.
@@ -42,7 +47,10 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
   if ! cargo "${toolchain[@]}" fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
-      -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 >"$log" 2>&1; then
+      -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
+      ${MC_FUZZ_SEED:+-seed="$MC_FUZZ_SEED"} ${MC_FUZZ_RUNS:+-runs="$MC_FUZZ_RUNS"} >"$log" 2>&1; then
+    # The panic message sits above libFuzzer's report.
+    grep -m 1 -A 3 "panicked at" "$log" || true
     tail -n 40 "$log"
     echo "fuzz target $t failed; the input is in fuzz/artifacts/$t" >&2
     exit 1

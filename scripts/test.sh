@@ -70,8 +70,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test on the embedded API server"
 MC_TEST_CLUSTER=embedded cargo test --workspace --locked -- --test-threads 2
 
-log "fuzzing: every target for ${MC_FUZZ_SECONDS:-10} s (fuzz/README.md)"
-MC_TEST_CLUSTER= ./scripts/fuzz.sh "${MC_FUZZ_SECONDS:-10}"
+log "fuzzing: every target, seed 1, up to 100000 inputs or ${MC_FUZZ_SECONDS:-10} s (fuzz/README.md)"
+MC_TEST_CLUSTER= MC_FUZZ_SEED=${MC_FUZZ_SEED:-1} MC_FUZZ_RUNS=${MC_FUZZ_RUNS:-100000} \
+  ./scripts/fuzz.sh "${MC_FUZZ_SECONDS:-10}"
 
 log "behaviour suites on the real control plane"
 export MC_TEST_CLUSTER=real

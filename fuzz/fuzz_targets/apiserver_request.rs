@@ -143,6 +143,18 @@ async fn send(addr: std::net::SocketAddr, req: Request<Full<Bytes>>) -> (u16, By
     (status, body)
 }
 
+/// The one 500 that Kubernetes itself answers for a client's mistake: a
+/// create whose body carries `metadata.resourceVersion`. The etcd3 storage
+/// rejects it with `storage.ErrResourceVersionSetOnCreate`, which the
+/// registry does not map to a 4xx (k8s.io/apiserver/pkg/storage/etcd3/store.go,
+/// `Create`), so kube-apiserver answers InternalError; the embedded server
+/// does the same.
+fn is_create_with_resource_version(method: &Method, body: &[u8]) -> bool {
+    let status: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    method == Method::POST
+        && status["message"] == "resourceVersion should not be set on objects to be created"
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&selector, body)) = data.split_first() else {
         return;
@@ -152,7 +164,7 @@ fuzz_target!(|data: &[u8]| {
     let (method, uri) = (req.method().clone(), req.uri().clone());
     let (status, text) = bed.rt.block_on(send(bed.addr, req));
     assert!(
-        status != 500,
+        status != 500 || is_create_with_resource_version(&method, &text),
         "{method} {uri} answered 500: {}",
         String::from_utf8_lossy(&text)
     );
