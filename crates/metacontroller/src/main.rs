@@ -8,6 +8,8 @@
 //!   kubeconfig for it, installs the Metacontroller CRDs and runs the engine
 //!   against it in-process: a cluster in one command, for development and
 //!   examples.
+//! - `rbac`: prints a least-privilege ClusterRole for a set of
+//!   CompositeControllers and DecoratorControllers (see [`rbac`]).
 //!
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
@@ -17,6 +19,7 @@ mod leader;
 mod listen;
 mod logging;
 mod profiling;
+mod rbac;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -57,6 +60,8 @@ enum Command {
     Run(RunArgs),
     /// Run on the embedded API server: no cluster needed.
     Dev(DevArgs),
+    /// Print a least-privilege ClusterRole for the given controllers.
+    Rbac(rbac::RbacArgs),
 }
 
 #[derive(Args, Clone)]
@@ -236,11 +241,16 @@ async fn main() -> anyhow::Result<()> {
     let log_flags = match &command {
         Command::Run(args) => args.engine.log_flags(),
         Command::Dev(args) => args.engine.log_flags(),
+        Command::Rbac(args) => {
+            print!("{}", rbac::generate(args)?);
+            return Ok(());
+        }
     };
     logging::init(&log_flags.resolve()?);
     match command {
         Command::Run(args) => run(args).await,
         Command::Dev(args) => dev(args).await,
+        Command::Rbac(_) => unreachable!("handled before logging starts"),
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod hook;
 pub mod instance;
+pub mod kubectl;
 pub mod proxy;
 pub mod things;
 
