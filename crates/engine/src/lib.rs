@@ -107,6 +107,7 @@ pub mod object;
 pub mod ownership;
 pub mod queue;
 pub mod ratelimit;
+pub mod render;
 pub mod serve;
 pub mod ssa;
 
