@@ -20,6 +20,7 @@ mod listen;
 mod logging;
 mod profiling;
 mod rbac;
+mod render;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -62,6 +63,9 @@ enum Command {
     Dev(DevArgs),
     /// Print a least-privilege ClusterRole for the given controllers.
     Rbac(rbac::RbacArgs),
+    /// Call a controller's hooks for parents given as files and print the
+    /// desired children, status and what a sync would write.
+    Render(render::RenderArgs),
 }
 
 #[derive(Args, Clone)]
@@ -238,6 +242,10 @@ impl EngineArgs {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(goflags::normalize(std::env::args_os()));
     let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let command = match command {
+        Command::Render(args) => std::process::exit(render::main(args).await),
+        other => other,
+    };
     let log_flags = match &command {
         Command::Run(args) => args.engine.log_flags(),
         Command::Dev(args) => args.engine.log_flags(),
@@ -245,12 +253,14 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", rbac::generate(args)?);
             return Ok(());
         }
+        Command::Render(_) => unreachable!("handled above"),
     };
     logging::init(&log_flags.resolve()?);
     match command {
         Command::Run(args) => run(args).await,
         Command::Dev(args) => dev(args).await,
         Command::Rbac(_) => unreachable!("handled before logging starts"),
+        Command::Render(_) => unreachable!("handled above"),
     }
 }
 
