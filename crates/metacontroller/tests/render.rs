@@ -9,7 +9,10 @@
 //!   0), its desired children must be byte for byte the
 //!   `last-applied-configuration` the engine stored on each child, and
 //!   rendering the parent alone must plan one create per child whose
-//!   annotation is again byte for byte the stored one (exit 2).
+//!   annotation is again byte for byte the stored one (exit 2). The
+//!   example's hook functions run behind a server that records the
+//!   engine's last requests: render's requests for the converged state are
+//!   the same bytes.
 //! * `--hook-exec` with a wrapper around the example's own `sync` function
 //!   gives the same report as the hook over HTTP; `customize` runs first.
 //! * Golden files: `--check` passes on fresh `--update`d goldens and fails
@@ -128,6 +131,57 @@ fn start_hook(example: &Path) -> (Proc, u16) {
         .expect("start hook.py");
     let proc = Proc(child);
     wait_until("hook listening", || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    (proc, port)
+}
+
+/// A hook server answering with the functions of the example's `hook.py`
+/// (`/sync` calls `sync`, `/customize` calls `customize`) that keeps the
+/// body of the last request to each path in `OUT/<path>.json`.
+const RECORDER: &str = r#"
+import json, os, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+example, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+sys.path.insert(0, example)
+import hook
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        name = self.path.strip("/")
+        tmp = os.path.join(out, name + ".tmp")
+        with open(tmp, "wb") as f:
+            f.write(body)
+        os.replace(tmp, os.path.join(out, name + ".json"))
+        data = json.dumps(getattr(hook, name)(json.loads(body))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+    def log_message(self, *args):
+        pass
+
+ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+"#;
+
+/// [`RECORDER`] for `example` on a free port, recording into `out`.
+fn start_recorder(example: &Path, out: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let child = Command::new("python3")
+        .args(["-c", RECORDER])
+        .arg(example)
+        .arg(port.to_string())
+        .arg(out)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the recording hook");
+    let proc = Proc(child);
+    wait_until("recording hook listening", || {
         TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     (proc, port)
@@ -262,7 +316,9 @@ fn examples_render_what_the_engine_applies() {
             bin: kubectl_bin.clone(),
             kubeconfig,
         };
-        let (_hook, port) = start_hook(&here);
+        let engine_requests = tmp.path().join("engine-requests");
+        std::fs::create_dir(&engine_requests).unwrap();
+        let (_hook, port) = start_recorder(&here, &engine_requests);
         let crd = here.join("crd.yaml");
         k.ok(&["apply", "-f", crd.to_str().unwrap()]);
         k.ok(&[
@@ -352,6 +408,44 @@ fn examples_render_what_the_engine_applies() {
             );
         }
 
+        // The requests are the engine's, byte for byte: the last one it sent
+        // (for the converged state) and render's for the same state.
+        let render_requests = tmp.path().join("render-requests");
+        std::fs::create_dir(&render_requests).unwrap();
+        let recording = format!(
+            "tee {}/$METACONTROLLER_HOOK.json | {}",
+            render_requests.display(),
+            exec_example(ex.name)
+        );
+        let (code, stdout, stderr) =
+            render(&["-f", input.to_str().unwrap(), "--hook-exec", &recording]);
+        assert_eq!(
+            code, 0,
+            "{}: converged state, exec: {stdout}\n{stderr}",
+            ex.name
+        );
+        let mut compared = Vec::new();
+        for entry in std::fs::read_dir(&engine_requests).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let name = path.file_name().unwrap();
+                let engine = std::fs::read_to_string(&path).unwrap();
+                let ours =
+                    std::fs::read_to_string(render_requests.join(name)).unwrap_or_else(|e| {
+                        panic!("{}: no {name:?} request from render: {e}", ex.name)
+                    });
+                assert_eq!(ours, engine, "{}: {name:?} request", ex.name);
+                compared.push(name.to_string_lossy().into_owned());
+            }
+        }
+        compared.sort();
+        let expected: &[&str] = if ex.name == "configmap-propagation" {
+            &["customize.json", "sync.json"]
+        } else {
+            &["sync.json"]
+        };
+        assert_eq!(compared, expected, "{}", ex.name);
+
         // The parents alone (no observed children): one create per child,
         // with the annotation the engine stored.
         let fresh = tmp.path().join("fresh");
@@ -399,7 +493,7 @@ fn examples_render_what_the_engine_applies() {
             );
         }
         eprintln!(
-            "{}: {} children rendered as applied",
+            "{}: {} children rendered as applied, requests {compared:?} identical",
             ex.name,
             rendered.len()
         );
