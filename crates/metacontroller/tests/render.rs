@@ -879,3 +879,33 @@ fn check_against_golden_files() {
         "{stdout}"
     );
 }
+
+#[test]
+fn parent_label_selector() {
+    if kubectl().is_none() {
+        return;
+    }
+    let controller = thing_controller("InPlace", "v1", false).replace(
+        "resource: things}",
+        "resource: things, labelSelector: {matchLabels: {pick: \"yes\"}}}",
+    );
+    assert!(controller.contains("labelSelector"));
+    let (dir, command) = thing_dir(&controller, &[]);
+    // Not selected: skipped, nothing to do.
+    let (code, stdout, stderr) = render(&["-f", &input_of(&dir), "--hook-exec", &command]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains("does not match parentResource.labelSelector"),
+        "{stderr}"
+    );
+    // Selected: rendered.
+    std::fs::write(
+        dir.path().join("in/thing.yaml"),
+        THING.replace("generation: 1}", "generation: 1, labels: {pick: \"yes\"}}"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = render(&["-f", &input_of(&dir), "--hook-exec", &command]);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(stdout.contains("action: create"), "{stdout}");
+}

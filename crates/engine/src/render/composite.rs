@@ -57,6 +57,8 @@ pub struct CompositeRender {
     parent: ResourceInfo,
     children: Vec<ChildType>,
     finalizer: Finalizer,
+    /// `parentResource.labelSelector`.
+    parent_selector: Option<Selector>,
 }
 
 impl CompositeRender {
@@ -72,6 +74,16 @@ impl CompositeRender {
         };
         let rule = &controller.spec.parent_resource;
         let parent = lookup(&rule.api_version, &rule.resource)?;
+        let parent_selector = match &rule.label_selector {
+            None => None,
+            Some(ls) => {
+                let value =
+                    serde_json::to_value(ls).map_err(|e| RenderError::Controller(e.to_string()))?;
+                Some(Selector::from_label_selector(&value).map_err(|e| {
+                    RenderError::Controller(format!("invalid parentResource.labelSelector: {e}"))
+                })?)
+            }
+        };
         let children = controller
             .spec
             .child_resources()
@@ -94,6 +106,7 @@ impl CompositeRender {
                 name: controller.finalizer_name(),
                 enabled: controller.finalize_hook().is_some(),
             },
+            parent_selector,
         })
     }
 
@@ -113,11 +126,12 @@ impl CompositeRender {
     }
 
     /// `parent` as the sync sees it: with the controller's finalizer when
-    /// there is a `finalize` hook (the sync adds it before calling a hook);
+    /// there is a `finalize` hook and the parent is selected (the sync adds
+    /// it before calling a hook);
     /// marked as being deleted when `deleting`.
     pub fn prepare_parent(&self, parent: &Value, deleting: bool) -> Value {
         let mut parent = parent.clone();
-        if self.finalizer.enabled && !object::is_deleting(&parent) {
+        if self.finalizer.enabled && !object::is_deleting(&parent) && self.selected(&parent) {
             object::add_finalizer(&mut parent, &self.finalizer.name);
         }
         if deleting
@@ -130,6 +144,25 @@ impl CompositeRender {
             );
         }
         parent
+    }
+
+    /// Whether `parent` matches `parentResource.labelSelector`.
+    pub fn selected(&self, parent: &Value) -> bool {
+        self.parent_selector
+            .as_ref()
+            .is_none_or(|s| s.matches_object_labels(parent))
+    }
+
+    /// Whether the controller syncs `parent` at all: it is selected or
+    /// still carries the controller's finalizer.
+    pub fn wants(&self, parent: &Value) -> bool {
+        object::has_finalizer(parent, &self.finalizer.name) || self.selected(parent)
+    }
+
+    /// Whether the sync calls the `finalize` hook rather than `sync`: there
+    /// is one, and the parent is being deleted or no longer selected.
+    pub fn finalizing(&self, parent: &Value) -> bool {
+        self.finalizer.enabled && (object::is_deleting(parent) || !self.selected(parent))
     }
 
     /// The selector children must match.

@@ -162,6 +162,13 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
 
     let mut code = CONVERGED;
     for parent in parents {
+        if !render.wants(parent) {
+            eprintln!(
+                "skipped: {} does not match parentResource.labelSelector",
+                object::describe(parent)
+            );
+            continue;
+        }
         let report = match render_parent(&render, &catalog, &inputs, &transport, parent, args).await
         {
             Ok(report) => report,
@@ -245,6 +252,7 @@ async fn render_parent(
 ) -> anyhow::Result<Report> {
     let cc = render.controller();
     let add_finalizer = cc.finalize_hook().is_some()
+        && render.selected(parent)
         && !object::is_deleting(parent)
         && !args.deleting
         && !object::has_finalizer(parent, render.finalizer_name());
@@ -252,7 +260,7 @@ async fn render_parent(
     let selector = render.selector(&parent)?;
     let observed = render.observed(&parent, &selector, &inputs.objects);
 
-    let (hook_name, hook) = match (object::is_deleting(&parent), cc.finalize_hook()) {
+    let (hook_name, hook) = match (render.finalizing(&parent), cc.finalize_hook()) {
         (true, Some(finalize)) => ("finalize", finalize),
         _ => (
             "sync",
@@ -283,8 +291,10 @@ async fn render_parent(
     let answer = hook::call(transport, hook_name, hook, body).await?;
     let answer = render.decode_sync(&answer, hook.response_unmarshall_mode())?;
 
-    let remove_finalizer =
-        answer.finalized && object::has_finalizer(&parent, render.finalizer_name());
+    // The finalizer goes when the hook says `finalized`, and at once when
+    // the controller has no finalize hook (any more).
+    let remove_finalizer = object::has_finalizer(&parent, render.finalizer_name())
+        && (answer.finalized || cc.finalize_hook().is_none());
     let status = render.status(&parent, &answer);
     let status_changes = render.status_changes(&parent, &status);
     let (desired, refused) =
