@@ -33,11 +33,14 @@ function json(value) {
   return el("pre", {}, JSON.stringify(value, null, 2));
 }
 
-function fold(id, label, body) {
-  const details = el("details", { "data-id": id, open: state.open.has(id) }, el("summary", {}, label), body);
+// A folded block; `shown` blocks start open. What the user opens or closes
+// stays so across renders.
+function fold(id, label, body, shown) {
+  const open = state.open.has(id) || (shown && !state.open.has(`closed:${id}`));
+  const details = el("details", { "data-id": id, open }, el("summary", {}, label), body);
   details.addEventListener("toggle", () => {
-    if (details.open) state.open.add(id);
-    else state.open.delete(id);
+    state.open.delete(details.open ? `closed:${id}` : id);
+    state.open.add(details.open ? id : `closed:${id}`);
   });
   return details;
 }
@@ -160,7 +163,7 @@ function renderParents() {
 
 // The children as a tree: what the last hook call observed, what it asked
 // for, and what the sync did to each.
-function childTree(record) {
+function childTree(record, history) {
   const call = [...record.calls].reverse().find((c) => c.hook === "sync" || c.hook === "finalize") || last(record.calls);
   const groups = new Map();
   const node = (group, name) => {
@@ -186,7 +189,12 @@ function childTree(record) {
       (entry ? entry[1] : node(group, name)).desired = obj;
     }
   }
-  for (const action of record.actions) {
+  // The last write to each child among the syncs kept.
+  const lastWrite = new Map();
+  for (const r of history) {
+    for (const action of r.actions) lastWrite.set(action.object, { ...action, seq: r.seq });
+  }
+  for (const action of lastWrite.values()) {
     const [kind, name] = action.object.split(" ");
     for (const [group, names] of groups) {
       if (!group.startsWith(kind + ".")) continue;
@@ -202,7 +210,8 @@ function childTree(record) {
       el("ul", {}, [...names.entries()].map(([name, child]) => el("li", { "data-child": `${group}/${name}` },
         name, " ",
         el("span", { class: "muted" }, childState(child)),
-        child.actions.map((a) => el("span", { class: `action ${a.verb}` }, a.error ? `${a.verb} failed` : a.verb)),
+        child.actions.map((a) => el("span", { class: `action ${a.verb}`, title: `in sync #${a.seq}` },
+          `${a.error ? a.verb + " failed" : a.verb} #${a.seq}`)),
       )))));
   return el("ul", { class: "tree" },
     el("li", {}, el("strong", {}, rootLabel),
@@ -244,7 +253,7 @@ function renderSync(record) {
     ? el("ul", {}, record.actions.map((a, i) => el("li", {},
         el("span", { class: `action ${a.verb}` }, a.verb), " ", a.object,
         a.error ? el("div", { class: "error" }, a.error) : null,
-        a.diff ? fold(`${record.seq}/a${i}`, `diff (${a.diff.length} operations)`, renderDiff(a.diff)) : null)))
+        a.diff ? fold(`${record.seq}/a${i}`, `diff (${a.diff.length} operation${a.diff.length === 1 ? "" : "s"})`, renderDiff(a.diff), true) : null)))
     : el("div", { class: "muted" }, "no child written");
   return el("article", {
     class: `sync${failed ? " failed" : ""}${state.fresh.has(record.seq) ? " fresh" : ""}`,
@@ -282,7 +291,7 @@ function renderDetail() {
     el("h2", {}, record.controller_kind, " ", record.controller),
     el("h3", { id: "parent-title" }, describeParent(record)),
     el("h3", {}, "Children"),
-    childTree(record),
+    childTree(record, list),
     el("h3", {}, `Hook calls (last ${list.length})`),
     el("div", { id: "syncs" }, [...list].reverse().map(renderSync)),
     el("h3", {}, "Events"),
