@@ -7,7 +7,9 @@
 //! page's DOM as it updates from the server-sent events, without a
 //! reload: the new hook calls with the changed parent in their request,
 //! the repair of the child as an `update` action with its JSON patch, the
-//! controller's health, the children tree. A screenshot of the page is
+//! controller's health, the children tree; then it points the controller at
+//! a hook that is not there and reads the failure in the error banner and
+//! the parent's Warning `SyncError` Event. A screenshot of the page is
 //! kept in the target directory and its path printed.
 #![cfg(unix)]
 
@@ -26,7 +28,7 @@ use serde_json::{Value, json};
 const TIMEOUT: Duration = Duration::from_secs(90);
 
 /// What the test reads of the page, as one JSON value.
-const READ_PAGE: &str = r#"JSON.stringify({
+const READ_PAGE: &str = r##"JSON.stringify({
   connection: document.getElementById("connection")?.textContent || "",
   controllers: document.getElementById("controllers")?.textContent || "",
   title: (document.getElementById("parent-title") || {}).textContent || "",
@@ -36,8 +38,10 @@ const READ_PAGE: &str = r#"JSON.stringify({
     text: a.textContent,
     actions: [...a.querySelectorAll(".action")].map(s => s.textContent),
   })),
+  errors: document.getElementById("errors")?.hidden ? "" : document.getElementById("errors")?.textContent || "",
+  events: document.querySelector("#detail table")?.textContent || "",
   marker: window.viewTestMarker || null,
-})"#;
+})"##;
 
 async fn read_page(page: &mut Page) -> Value {
     let text = page.evaluate(READ_PAGE).await;
@@ -192,6 +196,46 @@ async fn the_page_follows_syncs_live() {
     assert!(tree.contains("ConfigMap.v1"), "{repaired:#}");
     // The tree marks the child with the last write to it.
     assert!(tree.contains("update #"), "{repaired:#}");
+
+    // Point the controller at a hook that is not there: the failures show
+    // in the error banner, in the failed sync and as the parent's Warning
+    // Event.
+    let controllers: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(
+                "metacontroller.k8s.io",
+                "v1alpha1",
+                "CompositeController",
+            ),
+            "compositecontrollers",
+        ),
+    );
+    let gone = "http://127.0.0.1:9/sync";
+    controllers
+        .patch(
+            "things",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"hooks": {"sync": {"webhook": {"url": gone}}}}})),
+        )
+        .await
+        .expect("patch CompositeController");
+    parents
+        .patch(
+            "viewed",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"color": "red"}})),
+        )
+        .await
+        .expect("patch parent");
+    let failing = wait_page(&mut page, "the hook's failure", |state| {
+        let errors = state["errors"].as_str().unwrap();
+        errors.contains("Errors")
+            && errors.contains(gone)
+            && state["events"].as_str().unwrap().contains("SyncError")
+    })
+    .await;
+    assert_eq!(failing["marker"], "loaded once", "the page was reloaded");
 
     let shot = page.screenshot().await;
     assert!(shot.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");

@@ -209,7 +209,7 @@ function childTree(record, history) {
       el("span", { class: "group" }, `${group} (${names.size})`),
       el("ul", {}, [...names.entries()].map(([name, child]) => el("li", { "data-child": `${group}/${name}` },
         name, " ",
-        el("span", { class: "muted" }, childState(child)),
+        el("span", { class: "muted" }, childState(child, !!(call && call.response))),
         child.actions.map((a) => el("span", { class: `action ${a.verb}`, title: `in sync #${a.seq}` },
           `${a.error ? a.verb + " failed" : a.verb} #${a.seq}`)),
       )))));
@@ -218,7 +218,8 @@ function childTree(record, history) {
       children.length ? el("ul", {}, children) : el("div", { class: "empty" }, "no children")));
 }
 
-function childState(child) {
+// `answered`: the hook answered, so a child it did not ask for is not desired.
+function childState(child, answered) {
   const obj = child.observed;
   if (!obj) return child.desired ? "desired, not observed yet" : "";
   const status = obj.status || {};
@@ -228,7 +229,7 @@ function childState(child) {
   for (const c of status.conditions || []) {
     if (c.type === "Ready" || c.type === "Available") parts.push(`${c.type}=${c.status}`);
   }
-  if (!child.desired && child.observed) parts.push("not desired");
+  if (answered && !child.desired) parts.push("not desired");
   return parts.length ? parts.join(", ") : "observed";
 }
 
