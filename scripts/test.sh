@@ -48,6 +48,17 @@ fi
 export MC_REQUIRE_KUBECTL=1
 log "kubectl under test: ${MC_KUBECTLS//:/ }"
 
+# Headless Chromium for the live view's browser test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (Debian)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+export MC_CHROMIUM=$(command -v chromium)
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

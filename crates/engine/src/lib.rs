@@ -61,6 +61,9 @@
 //! * **Metrics** ([`metrics`]): hook metrics plus controller-runtime's
 //!   families: reconciles of the controller objects, work queues, REST
 //!   client requests, process, leader election.
+//! * **Journal** ([`journal`]): with [`Engine::with_journal`], the last
+//!   syncs of each parent (hook requests and answers, latencies, child
+//!   writes with diffs) and each hosted controller's health, for a live view.
 //! * **Endpoints** ([`serve`]): `/metrics` (Prometheus text or OpenMetrics)
 //!   and `/healthz`/`/readyz`.
 //!
@@ -102,6 +105,7 @@ pub mod events;
 pub mod hook_target;
 mod hosted;
 pub mod informer;
+pub mod journal;
 pub mod metrics;
 pub mod object;
 pub mod ownership;
@@ -144,6 +148,8 @@ pub(crate) struct Context {
     pub config: EngineConfig,
     /// How children and attachments are written.
     pub apply: ssa::ApplyOptions,
+    /// Where syncs are recorded for a live view, if anywhere.
+    pub journal: Option<journal::Journal>,
 }
 
 /// The control loop. See the [crate documentation](crate).
@@ -152,6 +158,7 @@ pub struct Engine {
     config: EngineConfig,
     hook_metrics: Option<HookMetrics>,
     metrics: Option<metrics::EngineMetrics>,
+    journal: Option<journal::Journal>,
 }
 
 /// Attempts of the start-up connectivity check, and the pause between them.
@@ -179,7 +186,15 @@ impl Engine {
             config,
             hook_metrics,
             metrics,
+            journal: None,
         }
+    }
+
+    /// Records every sync and the controllers' health in `journal`
+    /// (see [`journal`]).
+    pub fn with_journal(mut self, journal: journal::Journal) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Runs until `cancel` fires, then stops every hosted controller and
@@ -225,6 +240,7 @@ impl Engine {
             metrics: self.metrics.clone(),
             apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
+            journal: self.journal.clone(),
         });
 
         let discovery = tokio::spawn(

@@ -21,6 +21,7 @@ mod logging;
 mod profiling;
 mod rbac;
 mod render;
+mod view;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -158,6 +159,15 @@ struct EngineArgs {
     /// need a profiling allocator, which this build does not use.
     #[arg(long, default_value = "0")]
     pprof_address: String,
+    /// Address of the live view, a web page of the hosted controllers, their
+    /// parents' children and recent hook calls; off unless given ("0"
+    /// disables it). `dev` serves it on 127.0.0.1:9595 by default.
+    #[arg(long)]
+    view_address: Option<String>,
+    /// Whether a busy view port may be replaced by a free one (`dev`'s
+    /// default address only).
+    #[arg(skip)]
+    view_any_port: bool,
     /// Run only while holding the leader Lease, so that several replicas
     /// can run with one active.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, value_parser = goflags::parse_bool)]
@@ -314,6 +324,16 @@ async fn run_engine(
     let engine = Engine::new(client.clone(), config, Some(&mut registry));
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
+    let view = args.view_address.as_deref();
+    let engine = view::attach(
+        engine,
+        view,
+        args.view_any_port,
+        &client,
+        &mut servers,
+        &cancel,
+    )
+    .context("live view")?;
     if let Some(listener) = bind("metrics server", &args.metrics_address).await? {
         servers.spawn(serve_metrics(listener, registry, cancel.clone()));
     }
@@ -427,7 +447,12 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    let result = run_engine(client, registry, &args.engine, cancel).await;
+    let mut engine_args = args.engine.clone();
+    if engine_args.view_address.is_none() {
+        engine_args.view_address = Some(view::DEV_ADDRESS.to_owned());
+        engine_args.view_any_port = true;
+    }
+    let result = run_engine(client, registry, &engine_args, cancel).await;
     server.stop();
     result
 }

@@ -15,7 +15,7 @@
 //! | `customresourcedefinitions`, only the composite parents' by name | get | checking that the parent has the status subresource |
 //! | its `status` subresource | update, patch | the status the hook returns |
 //! | each child / attachment resource | get, list, watch, create, update, patch, delete | the children |
-//! | `events` (core and `events.k8s.io`) | create, patch, update | Events on parents |
+//! | `events` (core and `events.k8s.io`) | list, create, patch, update | Events on parents; the live view (`--view-address`) lists them |
 //! | `namespaces` | get, list, watch | customize hooks' namespace selectors (only with a customize hook) |
 //! | `leases` (`coordination.k8s.io`) | get, create, update | `--leader-election` |
 //!
@@ -310,8 +310,8 @@ pub fn generate(args: &RbacArgs) -> Result<String, RbacError> {
     grants.allow("metacontroller.k8s.io", "compositecontrollers", READ);
     grants.allow("metacontroller.k8s.io", "decoratorcontrollers", READ);
     grants.allow("metacontroller.k8s.io", "controllerrevisions", CHILD);
-    grants.allow("", "events", &["create", "update", "patch"]);
-    grants.allow("events.k8s.io", "events", &["create", "update", "patch"]);
+    grants.allow("", "events", &["list", "create", "update", "patch"]);
+    grants.allow("events.k8s.io", "events", &["list", "create", "update", "patch"]);
     if !found.customized.is_empty() {
         grants.allow("", "namespaces", READ);
     }

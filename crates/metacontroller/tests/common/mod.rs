@@ -3,6 +3,7 @@
 //! kept.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod hook;
 pub mod instance;
 pub mod kubectl;
