@@ -62,6 +62,16 @@ export MC_CHROMIUM=$(command -v chromium)
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
+# Licences, banned crates and sources (deny.toml); advisories need the
+# RustSec database from GitHub and are a release step (README).
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/metacontroller-rs/tools"
+if [ ! -x "$tools/bin/cargo-deny" ] || ! "$tools/bin/cargo-deny" --version | grep -q ' 0\.20\.2$'; then
+  log "installing cargo-deny 0.20.2 into $tools"
+  cargo install --locked --quiet --root "$tools" cargo-deny@0.20.2
+fi
+log "cargo deny check licenses bans sources"
+"$tools/bin/cargo-deny" --offline check licenses bans sources
+
 # The real control plane: Go builds it once per pinned version.
 command -v go >/dev/null 2>&1 || {
   echo "Go (1.26 or newer) is needed to build the Kubernetes control plane" >&2

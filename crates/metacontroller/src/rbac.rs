@@ -311,7 +311,11 @@ pub fn generate(args: &RbacArgs) -> Result<String, RbacError> {
     grants.allow("metacontroller.k8s.io", "decoratorcontrollers", READ);
     grants.allow("metacontroller.k8s.io", "controllerrevisions", CHILD);
     grants.allow("", "events", &["list", "create", "update", "patch"]);
-    grants.allow("events.k8s.io", "events", &["list", "create", "update", "patch"]);
+    grants.allow(
+        "events.k8s.io",
+        "events",
+        &["list", "create", "update", "patch"],
+    );
     if !found.customized.is_empty() {
         grants.allow("", "namespaces", READ);
     }
