@@ -30,6 +30,7 @@
 //! ```
 
 pub mod controller;
+pub mod soak;
 pub mod throughput;
 
 /// Percentiles of a sample, in the sample's unit.

@@ -98,9 +98,13 @@ pub fn process_cpu_seconds() -> f64 {
     crate::controller::process::cpu_seconds(std::process::id())
 }
 
-type HttpClient = Client<HttpConnector, Full<Bytes>>;
+pub(crate) type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
-fn request(method: http::Method, url: &str, body: Option<Bytes>) -> http::Request<Full<Bytes>> {
+pub(crate) fn request(
+    method: http::Method,
+    url: &str,
+    body: Option<Bytes>,
+) -> http::Request<Full<Bytes>> {
     let mut b = http::Request::builder().method(method).uri(url);
     if body.is_some() {
         b = b.header(http::header::CONTENT_TYPE, "application/json");
@@ -108,7 +112,11 @@ fn request(method: http::Method, url: &str, body: Option<Bytes>) -> http::Reques
     b.body(Full::new(body.unwrap_or_default())).unwrap()
 }
 
-async fn call(client: &HttpClient, req: http::Request<Full<Bytes>>, want: u16) -> Result<Bytes> {
+pub(crate) async fn call(
+    client: &HttpClient,
+    req: http::Request<Full<Bytes>>,
+    want: u16,
+) -> Result<Bytes> {
     let resp = client.request(req).await.context("HTTP request")?;
     let status = resp.status().as_u16();
     let body = resp
@@ -273,6 +281,7 @@ pub async fn run(p: &Params) -> Result<RunReport> {
         // Enough history that a watcher is never cut off by the server for
         // being behind: the run measures delivery, not eviction.
         history_limit: 100_000.max(p.count + 1_000),
+        history_bytes: usize::MAX,
         data_dir: dir.as_ref().map(|d| d.path().to_path_buf()),
         persistence: PersistOptions {
             durability: if p.storage == Storage::DiskFsync {

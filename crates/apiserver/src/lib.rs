@@ -79,6 +79,9 @@ pub struct Config {
     pub tls: bool,
     /// Events kept per resource for watches; older positions get 410 Gone.
     pub history_limit: usize,
+    /// At most about this many bytes of objects (as JSON) kept per resource
+    /// for watches, whatever `history_limit` allows (see [`store`]).
+    pub history_bytes: usize,
     /// Keep every acknowledged write in this directory across restarts
     /// (see [`persist`]); `None` keeps everything in memory only.
     pub data_dir: Option<PathBuf>,
@@ -95,6 +98,7 @@ impl Default for Config {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             tls: false,
             history_limit: 100_000,
+            history_bytes: store::DEFAULT_HISTORY_BYTES,
             data_dir: None,
             persistence: persist::Options::default(),
             admin: false,
@@ -149,6 +153,7 @@ impl ApiServer {
         let (bg_tx, bg_rx) = mpsc::unbounded_channel();
         let resources = store::Resources::new(builtins::builtin_resources());
         let mut inner = store::Inner::new(resources, config.history_limit, bg_tx.clone());
+        inner.set_history_bytes(config.history_bytes);
         let persistence = match &config.data_dir {
             Some(dir) => {
                 let (p, loaded) = persist::Persistence::open(dir, config.persistence.clone())?;

@@ -3,6 +3,16 @@
 //! per-table event history that watches read from, and the uid and
 //! owner-reference indexes the garbage collector needs.
 //!
+//! The history is bounded twice: by a number of events and by the
+//! approximate JSON size of the objects it holds ([`json_size`]). Each event
+//! holds a whole object (and its encoded JSON once a watcher has read it),
+//! so a count alone lets memory grow with object size times write rate: at
+//! 100,000 events per resource a busy resource kept over a gigabyte of
+//! objects that were long deleted. Watches resuming from a position older
+//! than the history get `410 Gone` and relist, as from kube-apiserver,
+//! whose watch cache is likewise a bounded window
+//! (`staging/src/k8s.io/apiserver/pkg/storage/cacher/watch_cache.go`).
+//!
 //! This module knows nothing of HTTP or of Kubernetes verb semantics; those
 //! live in `objects`. Every write funnels through [`Inner::put`] and
 //! [`Inner::remove`], which is where a [`WriteLog`] (persistence) hooks in.
@@ -69,8 +79,11 @@ pub struct Event {
     /// The object after the change (for deletes: its last state, carrying the
     /// resourceVersion of the deletion, as etcd-backed watches report it).
     pub object: Arc<Value>,
-    /// The object before the change, for selector transitions.
+    /// The object before the change, for selector transitions (`None` for
+    /// deletes: `object` is then the last state itself).
     pub prev: Option<Arc<Value>>,
+    /// [`json_size`] of `object`, counted against the history's budget.
+    pub size: usize,
     /// `object` as JSON, encoded once and shared by every watcher.
     pub encoded: Arc<std::sync::OnceLock<Vec<u8>>>,
 }
@@ -80,6 +93,28 @@ impl Event {
     pub fn object_json(&self) -> &[u8] {
         self.encoded
             .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
+    }
+}
+
+/// How many bytes of history each resource keeps by default (approximate
+/// JSON size of the objects; the memory they take is a few times more).
+pub const DEFAULT_HISTORY_BYTES: usize = 32 << 20;
+
+/// About how many bytes `value` takes as compact JSON, without encoding it
+/// (keys and strings are counted without escapes, numbers at 8 bytes).
+pub fn json_size(value: &Value) -> usize {
+    match value {
+        Value::Null => 4,
+        Value::Bool(_) => 5,
+        Value::Number(_) => 8,
+        Value::String(s) => s.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| json_size(v) + 1).sum::<usize>(),
+        Value::Object(map) => {
+            2 + map
+                .iter()
+                .map(|(k, v)| k.len() + 4 + json_size(v))
+                .sum::<usize>()
+        }
     }
 }
 
@@ -123,6 +158,8 @@ pub struct Table {
     /// The objects, ordered by key (namespace, name).
     pub objects: OrdMap<Key, Arc<Value>>,
     history: VecDeque<Event>,
+    /// Sum of [`json_size`] over the objects in `history`.
+    history_bytes: usize,
     /// Every event with a resourceVersion greater than this is in `history`.
     compacted_rv: u64,
     tx: watch::Sender<u64>,
@@ -133,6 +170,7 @@ impl Table {
         Self {
             objects: OrdMap::new(),
             history: VecDeque::new(),
+            history_bytes: 0,
             compacted_rv: 0,
             tx: watch::channel(rv).0,
         }
@@ -209,6 +247,7 @@ pub struct Inner {
     /// The served resources.
     pub resources: Resources,
     history_limit: usize,
+    history_bytes: usize,
     log: Option<Box<dyn WriteLog>>,
     background: mpsc::UnboundedSender<LifecycleWork>,
 }
@@ -271,6 +310,7 @@ impl Inner {
             dependents: HashMap::new(),
             resources,
             history_limit: history_limit.max(1),
+            history_bytes: DEFAULT_HISTORY_BYTES,
             log: None,
             background,
         };
@@ -284,6 +324,12 @@ impl Inner {
             inner.ensure_table(&gr);
         }
         inner
+    }
+
+    /// Bounds each table's history to about `bytes` of objects (as JSON);
+    /// the newest event is always kept.
+    pub fn set_history_bytes(&mut self, bytes: usize) {
+        self.history_bytes = bytes;
     }
 
     /// Sends every later write to `log` before it becomes visible.
@@ -365,6 +411,26 @@ impl Inner {
         }
     }
 
+    /// Watch events kept for `gr` (0 when it has no table).
+    pub fn history_len(&self, gr: &GroupResource) -> usize {
+        self.tables.get(gr).map_or(0, |t| t.history.len())
+    }
+
+    /// Approximate JSON size of the objects in `gr`'s history.
+    pub fn history_bytes(&self, gr: &GroupResource) -> usize {
+        self.tables.get(gr).map_or(0, |t| t.history_bytes)
+    }
+
+    /// Objects indexed by uid.
+    pub fn uid_count(&self) -> usize {
+        self.uids.len()
+    }
+
+    /// Owners with at least one dependent indexed.
+    pub fn owner_count(&self) -> usize {
+        self.dependents.len()
+    }
+
     /// Every table's resource.
     pub fn table_names(&self) -> Vec<GroupResource> {
         self.tables.keys().cloned().collect()
@@ -408,7 +474,9 @@ impl Inner {
         let current = self.rv;
         for table in self.tables.values_mut() {
             while table.history.front().is_some_and(|e| e.rv <= rv) {
-                table.history.pop_front();
+                if let Some(old) = table.history.pop_front() {
+                    table.history_bytes -= old.size;
+                }
             }
             table.compacted_rv = table.compacted_rv.max(rv.min(current));
         }
@@ -465,6 +533,7 @@ impl Inner {
             Event {
                 rv,
                 ty,
+                size: json_size(&obj),
                 object: obj.clone(),
                 prev: prev.clone(),
                 encoded: Default::default(),
@@ -494,8 +563,9 @@ impl Inner {
             Event {
                 rv,
                 ty: EventType::Deleted,
+                size: json_size(&last),
                 object: last.clone(),
-                prev: Some(prev.clone()),
+                prev: None,
                 encoded: Default::default(),
             },
         );
@@ -504,12 +574,16 @@ impl Inner {
     }
 
     fn publish(&mut self, gr: &GroupResource, event: Event) {
-        let limit = self.history_limit;
+        let (limit, bytes) = (self.history_limit, self.history_bytes);
         let table = self.tables.get_mut(gr).unwrap();
         let rv = event.rv;
+        table.history_bytes += event.size;
         table.history.push_back(event);
-        while table.history.len() > limit {
+        while table.history.len() > limit
+            || (table.history_bytes > bytes && table.history.len() > 1)
+        {
             if let Some(old) = table.history.pop_front() {
+                table.history_bytes -= old.size;
                 table.compacted_rv = old.rv;
             }
         }
@@ -668,6 +742,60 @@ mod tests {
         s.compact(4);
         assert!(s.events_after(&gr(), 3, 10).is_err());
         assert_eq!(s.events_after(&gr(), 4, 10).unwrap().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn history_of_deleted_objects_stays_within_the_byte_budget() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut s = Inner::new(Resources::default(), 100_000, tx);
+        s.set_history_bytes(256 * 1024);
+        let payload = "x".repeat(1000);
+        for round in 0..3 {
+            for i in 0..500 {
+                let key = ("ns".to_string(), format!("o{i}"));
+                let obj = json!({"metadata": {"name": key.1, "uid": format!("u{round}-{i}")},
+                                 "data": {"payload": payload}});
+                s.put(&gr(), key.clone(), obj.clone());
+                s.put(&gr(), key, obj);
+            }
+            for i in 0..500 {
+                s.remove(&gr(), &("ns".to_string(), format!("o{i}")));
+            }
+        }
+        // Nothing is stored and no index refers to anything.
+        assert!(s.objects_in(&gr(), None).is_empty());
+        assert_eq!((s.uid_count(), s.owner_count()), (0, 0));
+        // The history holds what the budget allows, not all 4,500 events.
+        let kept = s.history_len(&gr());
+        assert!(
+            s.history_bytes(&gr()) <= 256 * 1024,
+            "{}",
+            s.history_bytes(&gr())
+        );
+        assert!(kept > 100 && kept < 300, "{kept} events kept");
+        assert!(s.events_after(&gr(), 0, 1).is_err());
+        // The newest events are the ones kept; older positions are gone.
+        let rv = s.current_rv();
+        assert_eq!(
+            s.events_after(&gr(), rv - 10, usize::MAX)
+                .unwrap()
+                .unwrap()
+                .len(),
+            10
+        );
+        assert!(s.events_after(&gr(), rv - kept as u64 - 1, 1).is_err());
+    }
+
+    #[test]
+    fn json_size_follows_the_encoded_length() {
+        let v = json!({"metadata": {"name": "a-name", "labels": {"app": "x"}},
+                       "data": {"k": "v".repeat(300)}, "list": [1, true, null]});
+        let exact = serde_json::to_vec(&v).unwrap().len();
+        let approx = json_size(&v);
+        assert!(
+            approx >= exact && approx <= exact + 32,
+            "{approx} vs {exact}"
+        );
     }
 
     #[test]

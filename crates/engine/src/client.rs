@@ -6,7 +6,8 @@
 //! service stack from a single buffer task, so the limit is global to the
 //! client and requests keep their order. Watches count once, when they start.
 //!
-//! [`build_instrumented_client`] adds the `rest_client_requests_total`
+//! Every client reports transport failures with the request's method and
+//! URL ([`UrlLayer`]). [`build_instrumented_client`] adds the `rest_client_requests_total`
 //! layer ([`crate::metrics::RestClientLayer`]).
 
 use std::future::Future;
@@ -18,6 +19,7 @@ use tower::{Layer, Service};
 
 use crate::metrics::RestClientMetrics;
 use crate::ratelimit::TokenBucket;
+use crate::request_context::UrlLayer;
 
 /// Tower layer applying a [`TokenBucket`] to every request.
 #[derive(Clone, Copy, Debug)]
@@ -96,8 +98,12 @@ pub fn build_client(
     qps: f64,
     burst: u32,
 ) -> Result<kube::Client, kube::Error> {
+    let urls = UrlLayer::new(&config.cluster_url);
     let builder = kube::client::ClientBuilder::try_from(config)?;
-    Ok(builder.with_layer(&RateLimitLayer::new(qps, burst)).build())
+    Ok(builder
+        .with_layer(&urls)
+        .with_layer(&RateLimitLayer::new(qps, burst))
+        .build())
 }
 
 /// Like [`build_client`], and counts every request in `metrics`.
@@ -112,8 +118,10 @@ pub fn build_instrumented_client(
         .authority()
         .map(|a| a.as_str().to_owned())
         .unwrap_or_else(|| "none".to_owned());
+    let urls = UrlLayer::new(&config.cluster_url);
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder
+        .with_layer(&urls)
         .with_layer(&RateLimitLayer::new(qps, burst))
         .with_layer(&metrics.layer(host))
         .build())

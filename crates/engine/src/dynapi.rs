@@ -12,8 +12,10 @@ use crate::object::{self, RawObject};
 /// Error of an API operation.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestError {
-    /// The API server (or the transport) failed the request.
-    #[error(transparent)]
+    /// The API server (or the transport) failed the request. Shown as one
+    /// line: the status code, reason and message, or the transport failure
+    /// with its URL (see [`crate::request_context`]).
+    #[error("{}", crate::request_context::describe(.0))]
     Kube(#[from] kube::Error),
     /// The object was replaced by another one with the same name.
     #[error("{0} was deleted and replaced (uid changed)")]

@@ -642,7 +642,7 @@ impl Informer {
                         Some(Ok(Event::Apply(obj))) => self.apply(obj, None),
                         Some(Ok(Event::Delete(obj))) => self.delete(obj),
                         Some(Err(err)) => {
-                            tracing::warn!(%api_version, resource = %plural, error = %err, "watch failed; retrying");
+                            tracing::warn!(verb = "watch", %api_version, resource = %plural, error = %crate::request_context::describe_watch(&err), "watch failed; retrying");
                         }
                     }
                 }

@@ -112,6 +112,7 @@ pub mod ownership;
 pub mod queue;
 pub mod ratelimit;
 pub mod render;
+pub mod request_context;
 pub mod serve;
 pub mod ssa;
 

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MATCH, RETRY_AFTER};
 
 use crate::diagnostics::{
-    authorization_secrets, error_chain, is_tls_error, redact_secrets, redact_url,
+    BODY_TARGET, HEADERS_TARGET, authorization_secrets, error_chain, is_tls_error, redact_secrets,
+    redact_url, show_headers,
 };
 use crate::endpoint::DEFAULT_TIMEOUT;
 use crate::error::body_for_error;
@@ -194,6 +195,14 @@ impl HookClient {
         let etag = inner.etag.as_ref().zip(cache_key);
         let cached = etag.and_then(|(cache, key)| cache.get(key, Instant::now()));
 
+        tracing::trace!(
+            target: BODY_TARGET,
+            verb = "POST",
+            url = %inner.display_url,
+            object = cache_key.unwrap_or_default(),
+            body = %redact_secrets(&String::from_utf8_lossy(&body), &inner.secrets),
+            "hook request body"
+        );
         let mut request = inner
             .http
             .post(inner.url.clone())
@@ -204,6 +213,25 @@ impl HookClient {
         }
         if let Some(hit) = &cached {
             request = request.header(IF_NONE_MATCH, hit.etag.clone());
+        }
+        if tracing::enabled!(target: HEADERS_TARGET, tracing::Level::TRACE) {
+            let mut shown = vec![("content-type".to_owned(), "application/json".to_owned())];
+            if inner.authorization.is_some() {
+                shown.push(("authorization".to_owned(), "<redacted>".to_owned()));
+            }
+            if let Some(hit) = &cached {
+                shown.push((
+                    "if-none-match".to_owned(),
+                    String::from_utf8_lossy(hit.etag.as_bytes()).into_owned(),
+                ));
+            }
+            tracing::trace!(
+                target: HEADERS_TARGET,
+                verb = "POST",
+                url = %inner.display_url,
+                headers = %show_headers(&shown, &inner.secrets),
+                "hook request headers"
+            );
         }
 
         let _in_flight = self.metrics.as_ref().map(HookMetricsHandle::start);
@@ -221,6 +249,25 @@ impl HookClient {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| parse_retry_after(v, jiff::Timestamp::now()));
                 return Err(HookError::TooManyRequests { retry_after });
+            }
+            if tracing::enabled!(target: HEADERS_TARGET, tracing::Level::TRACE) {
+                let shown: Vec<(String, String)> = response
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect();
+                tracing::trace!(
+                    target: HEADERS_TARGET,
+                    url = %inner.display_url,
+                    status = status.as_u16(),
+                    headers = %show_headers(&shown, &inner.secrets),
+                    "hook response headers"
+                );
             }
             let new_etag = response.headers().get(ETAG).cloned();
             let body = response
@@ -251,6 +298,7 @@ impl HookClient {
             "hook call answered"
         );
         tracing::trace!(
+            target: BODY_TARGET,
             url = %inner.display_url,
             body = %redact_secrets(&String::from_utf8_lossy(&response_body), &inner.secrets),
             "hook response body"

@@ -4,6 +4,36 @@
 
 use std::error::Error as StdError;
 
+/// The `tracing` target of the request and response body lines (`trace`).
+pub const BODY_TARGET: &str = "metacontroller_hooks::body";
+/// The `tracing` target of the request and response header lines (`trace`).
+pub const HEADERS_TARGET: &str = "metacontroller_hooks::headers";
+
+/// Headers as one `name: value; name: value` line. `Authorization`,
+/// `Proxy-Authorization`, `Cookie` and `Set-Cookie` values are shown as
+/// `<redacted>` whatever they hold; every other value has the client's
+/// secrets replaced.
+pub(crate) fn show_headers(headers: &[(String, String)], secrets: &[String]) -> String {
+    const SENSITIVE: [&str; 4] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ];
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = if SENSITIVE.iter().any(|s| name.eq_ignore_ascii_case(s)) {
+                "<redacted>".to_owned()
+            } else {
+                redact_secrets(value, secrets)
+            };
+            format!("{name}: {value}")
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Whether a rustls error sits anywhere in the cause chain (rustls errors
 /// travel wrapped in `std::io::Error`, whose `source()` skips the wrapped
 /// error itself, hence the explicit `get_ref`).

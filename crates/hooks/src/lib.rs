@@ -83,6 +83,7 @@ mod retry_after;
 
 pub use auth::{SecretString, build_authorization, build_basic_auth, build_bearer};
 pub use client::HookClient;
+pub use diagnostics::{BODY_TARGET, HEADERS_TARGET};
 pub use endpoint::{DEFAULT_TIMEOUT, EtagConfig, HookEndpoint};
 pub use error::{HookError, MAX_ERROR_BODY_BYTES};
 pub use metrics::{HookKind, HookMetrics, HookMetricsHandle};

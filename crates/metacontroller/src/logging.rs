@@ -14,11 +14,16 @@
 //! logger, message and the fields as one JSON object. Times are UTC.
 //!
 //! Verbosity: Metacontroller logs sync triggers and API interactions at V4,
-//! diffs at V5, hook bodies at V6 and discovery refreshes at V7. `tracing`
-//! has two levels below `info`, so integer levels map by target: `debug` (and
-//! 1–4) turns on this program's `debug` events (sync triggers, writes); 5
-//! adds the engine's `trace` events; 6 adds the hook client's `trace`
-//! events (request and response bodies); 7 and above add discovery's.
+//! diffs and hook bodies at V5, hook headers at V6 and discovery refreshes
+//! at V7. `tracing` has two levels below `info`, so integer levels map by
+//! target: `debug` (and 1–4) turns on this program's `debug` events (sync
+//! triggers, writes); 5 adds the engine's `trace` events and the hook
+//! client's request and response bodies (`metacontroller_hooks::body`); 6
+//! adds the rest of the hook client's `trace` events (request and response
+//! headers); 7 and above add discovery's and
+//! kube-rs's own request lines (below 7 they are off: the engine logs each
+//! failed request itself, naming the verb, resource, object and, for a
+//! transport failure, the URL).
 //! `RUST_LOG`, when set, replaces the computed filter.
 
 use std::fmt::{self, Write as _};
@@ -197,6 +202,16 @@ pub fn filter_for(level: &str) -> Result<String, InvalidLogFlag> {
         let _ = write!(filter, ",{krate}={level}");
     }
     let _ = write!(filter, ",metacontroller_engine::discovery={discovery}");
+    if verbosity == 5 {
+        // Hook request and response bodies from V5; their headers from V6.
+        let _ = write!(filter, ",metacontroller_hooks::body=trace");
+    }
+    // kube-rs logs every failed request at ERROR ("failed with status 500")
+    // and every watch cut at WARN, naming neither the object nor the server,
+    // even when the request is retried. The engine logs failed requests
+    // itself with those details; kube-rs's own lines appear from V7.
+    let kube = if verbosity >= 7 { "debug" } else { "off" };
+    let _ = write!(filter, ",kube_client::client={kube}");
     Ok(filter)
 }
 
@@ -445,11 +460,27 @@ mod tests {
         let v5 = filter_for("5").unwrap();
         assert!(v5.contains("metacontroller_engine=trace"));
         assert!(v5.contains("metacontroller_hooks=debug"));
+        assert!(v5.contains("metacontroller_hooks::body=trace"));
         assert!(v5.contains("metacontroller_engine::discovery=debug"));
         let v6 = filter_for("6").unwrap();
         assert!(v6.contains("metacontroller_hooks=trace"));
         assert!(v6.contains("metacontroller_engine::discovery=debug"));
         assert!(filter_for("7").unwrap().contains("discovery=trace"));
+        assert!(
+            filter_for("6")
+                .unwrap()
+                .ends_with(",kube_client::client=off")
+        );
+        assert!(
+            filter_for("error")
+                .unwrap()
+                .ends_with(",kube_client::client=off")
+        );
+        assert!(
+            filter_for("7")
+                .unwrap()
+                .ends_with(",kube_client::client=debug")
+        );
         assert!(filter_for("error").unwrap().starts_with("error,"));
         assert!(filter_for("Info").unwrap().starts_with("warn,"));
         assert!(filter_for("loud").is_err());

@@ -242,3 +242,58 @@ async fn zap_encoders_and_levels() {
     assert!(!has_msg(&json, "sync"));
     assert!(!has_msg(&json, "hook response body"));
 }
+
+/// A server that cannot be reached: each failed request is a WARN line
+/// naming the method and URL, host and port included; kube-rs's own ERROR
+/// lines ("failed with error client error (Connect)") are not there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_failures_name_the_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let instance = Instance::start(
+        "unreachable",
+        &kubeconfig,
+        &["--metrics-address=0", "--health-probe-bind-address=0"],
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    let deadline = std::time::Instant::now() + TIMEOUT;
+    let line = loop {
+        let log = instance.log();
+        if let Some(line) = log.lines().find(|l| l.contains(&url)) {
+            break line.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no line names {url}:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let parsed: Value = serde_json::from_str(&line).unwrap();
+    assert!(
+        ["warn", "info"].contains(&parsed["level"].as_str().unwrap()),
+        "{line}"
+    );
+    assert!(line.contains(&format!("GET {url}")), "{line}");
+    assert!(line.contains("Connect"), "{line}");
+    let lines: Vec<String> = instance.log().lines().map(str::to_owned).collect();
+    drop(instance);
+    for line in json_lines(&lines) {
+        assert_ne!(line["level"], "error", "{line:?}");
+        assert!(
+            !line["logger"].as_str().unwrap().starts_with("kube_client"),
+            "{line:?}"
+        );
+    }
+}

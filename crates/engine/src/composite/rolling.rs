@@ -244,7 +244,7 @@ impl ParentController {
         let mut responses = Vec::with_capacity(results.len());
         for result in results {
             let mut response =
-                result.map_err(|err| err.context(|| format!("sync hook failed for {describe}")))?;
+                result.map_err(|err| err.context(|| format!("syncing {describe}")))?;
             for child in &mut response.children {
                 self.default_child_metadata(parent, child);
             }

@@ -147,9 +147,7 @@ impl ParentController {
         } else {
             self.call_hook(hook, &parent, &observed, &related, finalizing)
                 .await
-                .map_err(|err| {
-                    err.context(|| format!("sync hook failed for {}", object::describe(&parent)))
-                })?
+                .map_err(|err| err.context(|| format!("syncing {}", object::describe(&parent))))?
         };
 
         if let Some(delay) = resync_after(response.resync_after_seconds) {

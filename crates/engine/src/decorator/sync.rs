@@ -202,13 +202,8 @@ impl Decorator {
             .call_hook(hook, &target, &observed, &related, finalizing)
             .await
             .map_err(|err| {
-                err.context(|| {
-                    format!(
-                        "{} hook failed for {}",
-                        hook.kind,
-                        object::describe(&target)
-                    )
-                })
+                // The hook error names the hook kind already.
+                err.context(|| format!("syncing {}", object::describe(&target)))
             })?;
 
         if let Some(delay) = resync_after(response.resync_after_seconds) {

@@ -1,5 +1,5 @@
-//! A `metacontroller` process of this build, with its log lines kept for the
-//! test to search.
+//! A `metacontroller` process of this build, with its output lines (stderr
+//! and stdout) kept for the test to search.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -23,15 +23,24 @@ impl Instance {
             .env("NO_COLOR", "1")
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start metacontroller");
-        let stderr = child.stderr.take().expect("stderr");
         let lines = Arc::new(Mutex::new(Vec::new()));
+        // Both streams land in one list: the logs go to stderr, and nothing
+        // written to stdout may escape a search either.
+        let stderr = child.stderr.take().expect("stderr");
         let sink = lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout");
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 sink.lock().unwrap().push(line);
             }
         });
