@@ -107,6 +107,7 @@ pub mod object;
 pub mod ownership;
 pub mod queue;
 pub mod ratelimit;
+pub mod resync;
 pub mod serve;
 pub mod ssa;
 
@@ -143,6 +144,8 @@ pub(crate) struct Context {
     pub config: EngineConfig,
     /// How children and attachments are written.
     pub apply: ssa::ApplyOptions,
+    /// Resync requests from outside ([`Engine::with_resync`]).
+    pub resync: resync::ResyncHandle,
 }
 
 /// The control loop. See the [crate documentation](crate).
@@ -151,6 +154,7 @@ pub struct Engine {
     config: EngineConfig,
     hook_metrics: Option<HookMetrics>,
     metrics: Option<metrics::EngineMetrics>,
+    resync: resync::ResyncHandle,
 }
 
 /// Attempts of the start-up connectivity check, and the pause between them.
@@ -178,7 +182,15 @@ impl Engine {
             config,
             hook_metrics,
             metrics,
+            resync: resync::ResyncHandle::default(),
         }
+    }
+
+    /// Resyncs every hosted controller on each request made through
+    /// `handle` while the engine runs.
+    pub fn with_resync(mut self, handle: resync::ResyncHandle) -> Self {
+        self.resync = handle;
+        self
     }
 
     /// Runs until `cancel` fires, then stops every hosted controller and
@@ -224,6 +236,7 @@ impl Engine {
             metrics: self.metrics.clone(),
             apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
+            resync: self.resync.clone(),
         });
 
         let discovery = tokio::spawn(
