@@ -27,6 +27,7 @@ use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use metacontroller_api::GoDuration;
 use metacontroller_engine::metrics::{LeaderMetrics, register_process};
+use metacontroller_engine::resync::ResyncHandle;
 use metacontroller_engine::serve::{serve_health, serve_metrics};
 use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
 use metacontroller_selectors::Selector;
@@ -252,12 +253,33 @@ async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> 
     Ok(Some(listener))
 }
 
+/// The listening sockets of the HTTP endpoints (metrics, health probes,
+/// profiling), bound before the engine starts so that a busy port fails at
+/// once; `None` for a disabled one.
+pub(crate) struct Endpoints {
+    pub metrics: Option<TcpListener>,
+    pub health: Option<TcpListener>,
+    pub pprof: Option<TcpListener>,
+}
+
+impl Endpoints {
+    async fn bind(args: &EngineArgs) -> anyhow::Result<Endpoints> {
+        Ok(Endpoints {
+            metrics: bind("metrics server", &args.metrics_address).await?,
+            health: bind("health probes", &args.health_probe_bind_address).await?,
+            pprof: bind("profiling server", &args.pprof_address).await?,
+        })
+    }
+}
+
 /// Runs the engine plus its HTTP endpoints until `cancel` fires; with
 /// `leader`, the endpoints at once and the engine only once the Lease is held.
 async fn run_engine(
     client: kube::Client,
     mut registry: Registry,
     args: &EngineArgs,
+    endpoints: Endpoints,
+    resync: ResyncHandle,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = args.engine_config()?;
@@ -266,16 +288,16 @@ async fn run_engine(
     let leader_metrics = leader
         .as_ref()
         .map(|_| LeaderMetrics::register(&mut registry));
-    let engine = Engine::new(client.clone(), config, Some(&mut registry));
+    let engine = Engine::new(client.clone(), config, Some(&mut registry)).with_resync(resync);
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
-    if let Some(listener) = bind("metrics server", &args.metrics_address).await? {
+    if let Some(listener) = endpoints.metrics {
         servers.spawn(serve_metrics(listener, registry, cancel.clone()));
     }
-    if let Some(listener) = bind("health probes", &args.health_probe_bind_address).await? {
+    if let Some(listener) = endpoints.health {
         servers.spawn(serve_health(listener, cancel.clone()));
     }
-    if let Some(listener) = bind("profiling server", &args.pprof_address).await? {
+    if let Some(listener) = endpoints.pprof {
         servers.spawn(profiling::serve(listener, cancel.clone()));
     }
     let result = match leader {
@@ -343,9 +365,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.engine.client_go_burst,
         &rest_metrics,
     )?;
+    let endpoints = Endpoints::bind(&args.engine).await?;
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    run_engine(client, registry, &args.engine, cancel).await
+    run_engine(
+        client,
+        registry,
+        &args.engine,
+        endpoints,
+        ResyncHandle::default(),
+        cancel,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -479,6 +510,35 @@ mod tests {
         assert_eq!(args.port, 6443);
         assert!(args.tls);
         assert_eq!(args.engine.workers, 2);
+    }
+
+    #[test]
+    fn dev_has_laptop_defaults() {
+        let cli = Cli::try_parse_from(["metacontroller", "dev"]).unwrap();
+        let Some(Command::Dev(args)) = cli.command else {
+            panic!("expected dev")
+        };
+        let e = &args.engine;
+        assert_eq!(e.metrics_address, "127.0.0.1:0");
+        assert_eq!(e.health_probe_bind_address, "127.0.0.1:0");
+        assert_eq!(e.pprof_address, "0");
+        assert_eq!(e.client_go_qps, 0.0);
+        assert_eq!(args.address, std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(args.port, 0);
+        // Given explicitly, they are kept.
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "dev",
+            "--metrics-address=:9999",
+            "-f",
+            "x",
+        ])
+        .unwrap();
+        let Some(Command::Dev(args)) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(args.engine.metrics_address, ":9999");
+        assert_eq!(args.dir.as_deref(), Some(std::path::Path::new("x")));
     }
 
     #[test]
