@@ -38,6 +38,7 @@ mod meta;
 mod negotiate;
 mod openapi;
 pub mod persist;
+mod printers;
 mod protobuf;
 mod query;
 pub mod registry;
