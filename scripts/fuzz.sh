@@ -9,44 +9,43 @@
 #
 # The corpus grows in fuzz/corpus/<target> (ignored by git) from the seeds in
 # fuzz/seeds/<target>; a crash leaves its input in fuzz/artifacts/<target> and
-# fails the run. cargo-fuzz is installed into .cache/tools when missing.
+# fails the run. Replay one with fuzz/target/<host triple>/release/<target> <file>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 secs=${1:-10}
 shift || true
 
-tools="$root/.cache/tools"
-export PATH="$tools/bin:$PATH"
-if ! command -v cargo-fuzz >/dev/null 2>&1; then
-  echo "==> installing cargo-fuzz into $tools"
-  cargo install --locked --quiet --root "$tools" cargo-fuzz@0.13.2
-fi
-
-# libFuzzer's coverage instrumentation needs unstable compiler flags: a
-# nightly toolchain when rustup has one, otherwise the stable compiler with
-# RUSTC_BOOTSTRAP.
-toolchain=()
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  toolchain=(+nightly)
-else
-  export RUSTC_BOOTSTRAP=1
-fi
+# The build cargo-fuzz does for `--sanitizer none`, without needing
+# cargo-fuzz: libFuzzer's coverage instrumentation through stable -C flags,
+# for the host triple only (so build scripts stay uninstrumented), release
+# with line tables. One binary per target in fuzz/target/<triple>/release.
+triple=$(rustc -vV | sed -n 's/^host: //p')
+instrument="-Cpasses=sancov-module"
+for arg in sanitizer-coverage-level=4 sanitizer-coverage-inline-8bit-counters \
+    sanitizer-coverage-pc-table sanitizer-coverage-trace-compares \
+    sanitizer-coverage-stack-depth simplifycfg-branch-fold-threshold=0; do
+  instrument+=" -Cllvm-args=-$arg"
+done
+instrument+=" --cfg fuzzing -Cdebug-assertions"
 
 cd fuzz
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list)
+  mapfile -t targets < <(sed -n 's/^name = "\([a-z_]*\)"$/\1/p' Cargo.toml | grep -v '^metacontroller-fuzz$')
 fi
 
 echo "==> building ${#targets[@]} fuzz targets"
-cargo "${toolchain[@]}" fuzz build --sanitizer none
+RUSTFLAGS="$instrument" cargo build --locked --release --bins --target "$triple" \
+  --config 'profile.release.debug="line-tables-only"'
+bin="$root/fuzz/target/$triple/release"
 
 printf '%-20s %12s %8s\n' target executions seconds
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t"
   log=$(mktemp)
-  if ! cargo "${toolchain[@]}" fuzz run --sanitizer none "$t" "corpus/$t" "seeds/$t" -- \
+  mkdir -p "artifacts/$t"
+  if ! "$bin/$t" "corpus/$t" "seeds/$t" -artifact_prefix="artifacts/$t/" \
       -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 \
       ${MC_FUZZ_SEED:+-seed="$MC_FUZZ_SEED"} ${MC_FUZZ_RUNS:+-runs="$MC_FUZZ_RUNS"} >"$log" 2>&1; then
     # The panic message sits above libFuzzer's report.

@@ -4,8 +4,8 @@
 # client), first on the embedded API server, then the behaviour suites, the
 # kubectl conformance script and the examples again on a real control plane
 # (etcd, kube-apiserver, kube-controller-manager, built from their Go modules
-# and cached in .cache/kube; helm likewise in .cache/helm, for the chart
-# test), and runs every fuzz target for a few seconds. Installs or builds
+# and cached in ~/.cache/metacontroller-rs/kube; helm likewise in .../helm,
+# for the chart test), and runs every fuzz target for a few seconds. Installs or builds
 # what the tests need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,17 @@ fi
 export MC_REQUIRE_KUBECTL=1
 log "kubectl under test: ${MC_KUBECTLS//:/ }"
 
+# Headless Chromium for the live view's browser test (Debian's package).
+if ! command -v chromium >/dev/null 2>&1; then
+  log "installing chromium (Debian)"
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+export MC_CHROMIUM=$(command -v chromium)
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -56,7 +67,7 @@ command -v go >/dev/null 2>&1 || {
   echo "Go (1.26 or newer) is needed to build the Kubernetes control plane" >&2
   exit 1
 }
-log "Kubernetes control plane binaries and helm ($(go version | cut -d' ' -f3); cached in .cache/kube, .cache/helm)"
+log "Kubernetes control plane binaries and helm ($(go version | cut -d' ' -f3); cached in ~/.cache/metacontroller-rs)"
 cargo build --locked --quiet -p metacontroller-testbed
 target_dir=$(cargo metadata --format-version 1 --no-deps |
   python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

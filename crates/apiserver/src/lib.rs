@@ -23,6 +23,7 @@
 
 mod admin;
 mod builtins;
+pub use builtins::builtin_resources;
 mod caches;
 mod crd;
 mod discovery;

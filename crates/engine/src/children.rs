@@ -46,6 +46,7 @@ use serde_json::Value;
 use crate::aggregate::Aggregate;
 use crate::discovery::ResourceInfo;
 use crate::dynapi::{self, RequestError};
+use crate::journal;
 use crate::object;
 use crate::ownership::OwnershipError;
 use crate::ssa::{self, ApplyOptions, SsaError};
@@ -231,7 +232,9 @@ async fn execute(
     match op {
         Op::Delete(resource, obj) => delete(client, parent, resource, obj, "not desired").await,
         Op::Create(resource, desired) if apply.is_server_side() => {
-            Ok(ssa::create(client, parent, resource, desired, apply).await?)
+            let result = ssa::create(client, parent, resource, desired, apply).await;
+            journal::scope::action("apply", desired, None, &result);
+            Ok(result?)
         }
         Op::Create(resource, desired) => create(client, parent, resource, desired).await,
         Op::Update(resource, method, observed, desired) if apply.is_server_side() => {
@@ -252,14 +255,16 @@ async fn delete(
 ) -> Result<(), ChildError> {
     let api = dynapi::api(client, resource, object::namespace(obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(obj), reason = why, "deleting child");
-    match dynapi::delete_background(&api, object::name(obj), object::uid(obj)).await {
+    let result = match dynapi::delete_background(&api, object::name(obj), object::uid(obj)).await {
         Ok(()) => Ok(()),
         Err(err) if err.is_not_found() => Ok(()),
         Err(source) => Err(ChildError::Delete {
             what: object::describe(obj),
             source,
         }),
-    }
+    };
+    journal::scope::action("delete", obj, None, &result);
+    result
 }
 
 async fn create(
@@ -273,7 +278,7 @@ async fn create(
     claim_ownership(&mut obj, parent);
     let api = dynapi::api(client, resource, object::namespace(&obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child");
-    match dynapi::create(&api, obj).await {
+    let result = match dynapi::create(&api, obj).await {
         Ok(_) => Ok(()),
         Err(err) if err.is_already_exists() => {
             tracing::info!(child = %object::describe(desired), "child already exists");
@@ -283,7 +288,9 @@ async fn create(
             what: object::describe(desired),
             source,
         }),
-    }
+    };
+    journal::scope::action("create", desired, None, &result);
+    result
 }
 
 async fn update(
@@ -306,11 +313,13 @@ async fn update(
     };
     // Metacontroller logs the change it is about to write at verbosity 5
     // (`--zap-log-level=5` maps onto the engine's trace events).
-    if tracing::enabled!(tracing::Level::TRACE) {
-        let diff = json_patch::diff(observed, &new_obj);
+    let tracing = tracing::enabled!(tracing::Level::TRACE);
+    let diff =
+        (tracing || journal::scope::watching()).then(|| json_patch::diff(observed, &new_obj));
+    if let Some(diff) = diff.as_ref().filter(|_| tracing) {
         tracing::trace!(
             child = %object::describe(observed),
-            diff = %serde_json::to_string(&diff).unwrap_or_default(),
+            diff = %serde_json::to_string(diff).unwrap_or_default(),
             "child diff"
         );
     }
@@ -332,7 +341,7 @@ async fn update(
         ChildUpdateMethod::InPlace => {
             let api = dynapi::api(client, resource, object::namespace(observed));
             tracing::info!(parent = %object::describe(parent), child = %object::describe(observed), "updating child in place");
-            match dynapi::replace(&api, new_obj).await {
+            let result = match dynapi::replace(&api, new_obj).await {
                 Ok(_) => Ok(()),
                 Err(err) if err.is_not_found() || err.is_conflict() => {
                     tracing::debug!(child = %object::describe(observed), error = %err, "child update skipped");
@@ -342,7 +351,10 @@ async fn update(
                     what: object::describe(observed),
                     source,
                 }),
-            }
+            };
+            let diff = diff.map(|d| serde_json::to_value(d).unwrap_or_default());
+            journal::scope::action("update", observed, diff, &result);
+            result
         }
         _ => {
             tracing::trace!(child = %object::describe(observed), "not updating child: OnDelete update strategy");

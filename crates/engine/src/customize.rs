@@ -125,7 +125,7 @@ pub(crate) enum RuleError {
 /// possibly empty.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Related {
-    groups: BTreeMap<String, BTreeMap<String, Arc<Value>>>,
+    pub(crate) groups: BTreeMap<String, BTreeMap<String, Arc<Value>>>,
 }
 
 impl Related {
@@ -165,14 +165,14 @@ impl Related {
 
 /// A related-resource rule, checked and compiled once per customize answer.
 #[derive(Debug)]
-struct Rule {
-    api_version: String,
-    resource: String,
-    compiled: Result<Compiled, Arc<RuleError>>,
+pub(crate) struct Rule {
+    pub(crate) api_version: String,
+    pub(crate) resource: String,
+    pub(crate) compiled: Result<Compiled, Arc<RuleError>>,
 }
 
 #[derive(Debug)]
-struct Compiled {
+pub(crate) struct Compiled {
     selection: RelatedSelection,
     labels: Selector,
     namespace_selector: Selector,
@@ -198,7 +198,7 @@ fn compile_selector(
 }
 
 impl Rule {
-    fn new(rule: &RelatedResourceRule) -> Rule {
+    pub(crate) fn new(rule: &RelatedResourceRule) -> Rule {
         let compiled = rule
             .selection()
             .map_err(|source| RuleError::Selection {
@@ -280,9 +280,9 @@ pub(crate) struct Customizer {
 }
 
 #[derive(Serialize)]
-struct CustomizeRequest<'a> {
-    controller: &'a Value,
-    parent: &'a Value,
+pub(crate) struct CustomizeRequest<'a> {
+    pub(crate) controller: &'a Value,
+    pub(crate) parent: &'a Value,
 }
 
 /// The namespace core/v1 resource.
@@ -624,47 +624,6 @@ impl Shared {
         Ok(())
     }
 
-    /// Whether a change of `obj` (of type `info`) concerns the parent of
-    /// `entry` through `rule`. Mirrors the selection, without erroring.
-    fn matches(
-        &self,
-        entry: &Entry,
-        compiled: &Compiled,
-        info: &ResourceInfo,
-        obj: &Value,
-        namespaces: Option<&Informer>,
-    ) -> bool {
-        let obj_ns = object::namespace(obj).unwrap_or_default();
-        let restricted =
-            entry.version == HookVersion::V1 && entry.parent_namespace.is_some() && info.namespaced;
-        if restricted && entry.parent_namespace.as_deref() != Some(obj_ns) {
-            return false;
-        }
-        let in_rule_namespace = || match &compiled.namespace {
-            Some(ns) if info.namespaced => ns == obj_ns,
-            _ => true,
-        };
-        match compiled.selection {
-            RelatedSelection::Labels => compiled.labels.matches_object_labels(obj),
-            RelatedSelection::NamespaceAndLabels => {
-                in_rule_namespace() && compiled.labels.matches_object_labels(obj)
-            }
-            RelatedSelection::NamespaceAndNames => {
-                in_rule_namespace()
-                    && (compiled.names.is_empty()
-                        || compiled.names.iter().any(|n| n == object::name(obj)))
-            }
-            RelatedSelection::NamespaceSelector => {
-                if restricted || !info.namespaced || !compiled.labels.matches_object_labels(obj) {
-                    return false;
-                }
-                namespaces
-                    .and_then(|n| n.get(obj_ns))
-                    .is_some_and(|ns| compiled.namespace_selector.matches_object_labels(&ns))
-            }
-        }
-    }
-
     /// Re-queues the parents whose rules select any of `objects`.
     fn notify(&self, info: &ResourceInfo, objects: &[&Value]) {
         let state = self.state.lock();
@@ -677,7 +636,14 @@ impl Shared {
                 rule.is_type(info)
                     && rule.compiled.as_ref().is_ok_and(|compiled| {
                         objects.iter().any(|obj| {
-                            self.matches(entry, compiled, info, obj, namespaces.map(|n| &**n))
+                            rule_matches(
+                                entry.version,
+                                entry.parent_namespace.as_deref(),
+                                compiled,
+                                info,
+                                obj,
+                                |ns| namespaces.and_then(|n| n.get(ns)),
+                            )
                         })
                     })
             });
@@ -761,6 +727,47 @@ impl EventHandler for NamespaceEvents {
 
     fn on_delete(&self, obj: &Arc<Value>) {
         self.on_add(obj);
+    }
+}
+
+/// Whether `obj` (of type `info`) is selected by `compiled` for a parent in
+/// `parent_namespace` (`None`: cluster-scoped) asking with hook `version`;
+/// `namespace` looks a Namespace up by name. Mirrors [`Shared::select`],
+/// without erroring.
+pub(crate) fn rule_matches<N: std::ops::Deref<Target = Value>>(
+    version: HookVersion,
+    parent_namespace: Option<&str>,
+    compiled: &Compiled,
+    info: &ResourceInfo,
+    obj: &Value,
+    namespace: impl Fn(&str) -> Option<N>,
+) -> bool {
+    let obj_ns = object::namespace(obj).unwrap_or_default();
+    let restricted = version == HookVersion::V1 && parent_namespace.is_some() && info.namespaced;
+    if restricted && parent_namespace != Some(obj_ns) {
+        return false;
+    }
+    let in_rule_namespace = || match &compiled.namespace {
+        Some(ns) if info.namespaced => ns == obj_ns,
+        _ => true,
+    };
+    match compiled.selection {
+        RelatedSelection::Labels => compiled.labels.matches_object_labels(obj),
+        RelatedSelection::NamespaceAndLabels => {
+            in_rule_namespace() && compiled.labels.matches_object_labels(obj)
+        }
+        RelatedSelection::NamespaceAndNames => {
+            in_rule_namespace()
+                && (compiled.names.is_empty()
+                    || compiled.names.iter().any(|n| n == object::name(obj)))
+        }
+        RelatedSelection::NamespaceSelector => {
+            if restricted || !info.namespaced || !compiled.labels.matches_object_labels(obj) {
+                return false;
+            }
+            namespace(obj_ns)
+                .is_some_and(|ns| compiled.namespace_selector.matches_object_labels(&ns))
+        }
     }
 }
 

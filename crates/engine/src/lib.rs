@@ -61,6 +61,9 @@
 //! * **Metrics** ([`metrics`]): hook metrics plus controller-runtime's
 //!   families: reconciles of the controller objects, work queues, REST
 //!   client requests, process, leader election.
+//! * **Journal** ([`journal`]): with [`Engine::with_journal`], the last
+//!   syncs of each parent (hook requests and answers, latencies, child
+//!   writes with diffs) and each hosted controller's health, for a live view.
 //! * **Endpoints** ([`serve`]): `/metrics` (Prometheus text or OpenMetrics)
 //!   and `/healthz`/`/readyz`.
 //!
@@ -102,11 +105,13 @@ pub mod events;
 pub mod hook_target;
 mod hosted;
 pub mod informer;
+pub mod journal;
 pub mod metrics;
 pub mod object;
 pub mod ownership;
 pub mod queue;
 pub mod ratelimit;
+pub mod render;
 pub mod resync;
 pub mod serve;
 pub mod ssa;
@@ -146,6 +151,8 @@ pub(crate) struct Context {
     pub apply: ssa::ApplyOptions,
     /// Resync requests from outside ([`Engine::with_resync`]).
     pub resync: resync::ResyncHandle,
+    /// Where syncs are recorded for a live view, if anywhere.
+    pub journal: Option<journal::Journal>,
 }
 
 /// The control loop. See the [crate documentation](crate).
@@ -155,6 +162,7 @@ pub struct Engine {
     hook_metrics: Option<HookMetrics>,
     metrics: Option<metrics::EngineMetrics>,
     resync: resync::ResyncHandle,
+    journal: Option<journal::Journal>,
 }
 
 /// Attempts of the start-up connectivity check, and the pause between them.
@@ -183,6 +191,7 @@ impl Engine {
             hook_metrics,
             metrics,
             resync: resync::ResyncHandle::default(),
+            journal: None,
         }
     }
 
@@ -190,6 +199,13 @@ impl Engine {
     /// `handle` while the engine runs.
     pub fn with_resync(mut self, handle: resync::ResyncHandle) -> Self {
         self.resync = handle;
+        self
+    }
+
+    /// Records every sync and the controllers' health in `journal`
+    /// (see [`journal`]).
+    pub fn with_journal(mut self, journal: journal::Journal) -> Self {
+        self.journal = Some(journal);
         self
     }
 
@@ -237,6 +253,7 @@ impl Engine {
             apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
             resync: self.resync.clone(),
+            journal: self.journal.clone(),
         });
 
         let discovery = tokio::spawn(

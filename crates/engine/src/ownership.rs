@@ -80,11 +80,37 @@ where
     let kind = object::kind(desired);
     let exact = rules
         .clone()
+        .any(|(info, _)| info.kind() == kind && info.api_version() == api_version);
+    let found = if exact {
+        None
+    } else {
+        resources.resolve_kind(api_version, kind).await
+    };
+    decide(rules, found, parent, desired, noun)
+}
+
+/// [`resolve`] once the kind is looked up: `found` is what discovery knows
+/// of `desired`'s kind (only needed when no rule names its exact
+/// apiVersion and kind).
+pub fn decide<'a, R>(
+    rules: R,
+    found: Option<ResourceInfo>,
+    parent: &Value,
+    desired: &Value,
+    noun: &str,
+) -> Result<(ResourceInfo, ChildUpdateMethod), OwnershipError>
+where
+    R: Iterator<Item = (&'a ResourceInfo, ChildUpdateMethod)> + Clone,
+{
+    let api_version = object::api_version(desired);
+    let kind = object::kind(desired);
+    let exact = rules
+        .clone()
         .find(|(info, _)| info.kind() == kind && info.api_version() == api_version);
     let (info, method, declared) = match exact {
         Some((info, method)) => (info.clone(), method, true),
         None => {
-            let Some(info) = resources.resolve_kind(api_version, kind).await else {
+            let Some(info) = found else {
                 return Err(OwnershipError::Unknown {
                     kind: kind.to_owned(),
                     api_version: api_version.to_owned(),

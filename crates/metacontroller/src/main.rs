@@ -8,6 +8,8 @@
 //!   kubeconfig for it, installs the Metacontroller CRDs and runs the engine
 //!   against it in-process: a cluster in one command, for development and
 //!   examples.
+//! - `rbac`: prints a least-privilege ClusterRole for a set of
+//!   CompositeControllers and DecoratorControllers (see [`rbac`]).
 //!
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
@@ -18,6 +20,9 @@ mod leader;
 mod listen;
 mod logging;
 mod profiling;
+mod rbac;
+mod render;
+mod view;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +60,11 @@ enum Command {
     Run(RunArgs),
     /// Run on the embedded API server: no cluster needed.
     Dev(dev::DevArgs),
+    /// Print a least-privilege ClusterRole for the given controllers.
+    Rbac(rbac::RbacArgs),
+    /// Call a controller's hooks for parents given as files and print the
+    /// desired children, status and what a sync would write.
+    Render(render::RenderArgs),
 }
 
 #[derive(Args, Clone)]
@@ -125,6 +135,15 @@ struct EngineArgs {
     /// need a profiling allocator, which this build does not use.
     #[arg(long, default_value = "0")]
     pprof_address: String,
+    /// Address of the live view, a web page of the hosted controllers, their
+    /// parents' children and recent hook calls; off unless given ("0"
+    /// disables it). `dev` serves it on 127.0.0.1:9595 by default.
+    #[arg(long)]
+    view_address: Option<String>,
+    /// Whether a busy view port may be replaced by a free one (`dev`'s
+    /// default address only).
+    #[arg(skip)]
+    view_any_port: bool,
     /// Run only while holding the leader Lease, so that several replicas
     /// can run with one active.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", default_value = "false", action = ArgAction::Set, value_parser = goflags::parse_bool)]
@@ -209,14 +228,25 @@ impl EngineArgs {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse_from(goflags::normalize(std::env::args_os()));
     let command = cli.command.unwrap_or(Command::Run(cli.run));
+    let command = match command {
+        Command::Render(args) => std::process::exit(render::main(args).await),
+        other => other,
+    };
     let log_flags = match &command {
         Command::Run(args) => args.engine.log_flags(),
         Command::Dev(args) => args.engine.log_flags(),
+        Command::Rbac(args) => {
+            print!("{}", rbac::generate(args)?);
+            return Ok(());
+        }
+        Command::Render(_) => unreachable!("handled above"),
     };
     logging::init(&log_flags.resolve()?);
     match command {
         Command::Run(args) => run(args).await,
         Command::Dev(args) => dev::dev(args).await,
+        Command::Rbac(_) => unreachable!("handled before logging starts"),
+        Command::Render(_) => unreachable!("handled above"),
     }
 }
 
@@ -291,6 +321,16 @@ async fn run_engine(
     let engine = Engine::new(client.clone(), config, Some(&mut registry)).with_resync(resync);
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
+    let view = args.view_address.as_deref();
+    let engine = view::attach(
+        engine,
+        view,
+        args.view_any_port,
+        &client,
+        &mut servers,
+        &cancel,
+    )
+    .context("live view")?;
     if let Some(listener) = endpoints.metrics {
         servers.spawn(serve_metrics(listener, registry, cancel.clone()));
     }

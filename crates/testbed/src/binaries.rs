@@ -4,7 +4,7 @@
 //! `testbed/kube/go.mod` pins Kubernetes (`k8s.io/kubernetes` with its
 //! staging modules replaced by their published `k8s.io/<name>` releases) and
 //! etcd. [`ensure`] builds `kube-apiserver`, `kube-controller-manager` and
-//! `etcd` from it into `.cache/kube/<kubernetes version>-<hash>/`, where the
+//! `etcd` from it into `~/.cache/metacontroller-rs/kube/<kubernetes version>-<hash>/`, where the
 //! hash covers every file of the Go module, so a changed pin builds again and
 //! an unchanged one builds nothing. A file lock makes concurrent callers (test
 //! binaries starting together) wait for one build instead of racing; the
@@ -66,11 +66,31 @@ pub fn go_module_dir() -> PathBuf {
     repo_root().join("testbed/kube")
 }
 
-/// `MC_TESTBED_CACHE`, else `.cache/kube` in the repository.
+/// `MC_TESTBED_CACHE`, else `kube` in the user's build cache.
 fn cache_root() -> PathBuf {
     std::env::var_os("MC_TESTBED_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/kube"))
+        .unwrap_or_else(|| user_cache("kube"))
+}
+
+/// `<folder>` under `$XDG_CACHE_HOME/metacontroller-rs` (else
+/// `~/.cache/metacontroller-rs`, else `.cache` in the repository): outside
+/// the checkout, like Go's own build cache, so that every clone on a machine
+/// shares what was built. Folders inside are named by version and content
+/// hash, so clones at different commits never mix them up.
+pub(crate) fn user_cache(folder: &str) -> PathBuf {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|home| PathBuf::from(home).join(".cache"))
+        });
+    match base {
+        Some(base) => base.join("metacontroller-rs").join(folder),
+        None => repo_root().join(".cache").join(folder),
+    }
 }
 
 /// FNV-1a over every file of the Go module (path and content), in path

@@ -2,7 +2,7 @@
 //! module in `testbed/helm/`, then reused.
 //!
 //! `testbed/helm/go.mod` pins `helm.sh/helm/v4` as a `tool`; [`ensure`]
-//! builds its `cmd/helm` into `.cache/helm/<helm version>-<hash>/helm` (the
+//! builds its `cmd/helm` into `~/.cache/metacontroller-rs/helm/<helm version>-<hash>/helm` (the
 //! hash covers every file of the Go module, as for the Kubernetes binaries),
 //! with the release version stamped the way Helm's own Makefile does.
 //! `MC_HELM_CACHE` moves the cache; `MC_HELM_BIN` names a `helm` binary to use
@@ -24,7 +24,7 @@ pub fn go_module_dir() -> PathBuf {
 fn cache_root() -> PathBuf {
     std::env::var_os("MC_HELM_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".cache/helm"))
+        .unwrap_or_else(|| crate::binaries::user_cache("helm"))
 }
 
 /// The folder `helm` of the current Go module goes to.

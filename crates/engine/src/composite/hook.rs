@@ -19,12 +19,12 @@ use crate::object;
 use super::controller::ParentController;
 
 #[derive(Serialize)]
-struct HookRequest<'a> {
-    controller: &'a Value,
-    parent: &'a Value,
-    children: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    finalizing: bool,
+pub(crate) struct HookRequest<'a> {
+    pub(crate) controller: &'a Value,
+    pub(crate) parent: &'a Value,
+    pub(crate) children: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
+    pub(crate) related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
+    pub(crate) finalizing: bool,
 }
 
 impl ParentController {

@@ -15,8 +15,9 @@
 //!   ([`rolling`], [`rollout`], [`revisions`]).
 
 mod controller;
-mod filter;
-mod hook;
+pub(crate) mod filter;
+pub(crate) mod hook;
+pub(crate) mod prepare;
 mod revisions;
 mod rolling;
 mod rollout;

@@ -78,6 +78,7 @@ use crate::hosted::{Claim, Claimable, SyncError, desired, report, resync_after};
 use crate::object::{self, RawObject};
 
 use super::controller::ParentController;
+use super::prepare::prepare_child;
 
 /// Children of one type, as [`Claim`] writes them.
 struct ChildClaim<'a> {
@@ -256,46 +257,7 @@ impl ParentController {
         manage_errors: &mut Vec<ChildError>,
     ) -> Result<Children<Value>, SyncError> {
         let generate = self.filter.generate_selector;
-        let uid_label = || {
-            (
-                metacontroller_api::CONTROLLER_UID_LABEL.to_owned(),
-                Value::String(object::uid(parent).to_owned()),
-            )
-        };
-        let prepare = |child: &mut Value| {
-            let described = object::describe(child);
-            let Some(meta) = object::metadata_mut(child) else {
-                return Ok(());
-            };
-            match meta.get_mut("labels") {
-                None | Some(Value::Null) => {
-                    if generate {
-                        meta.insert(
-                            "labels".into(),
-                            Value::Object(Map::from_iter([uid_label()])),
-                        );
-                    }
-                }
-                Some(Value::Object(labels)) if labels.values().all(Value::is_string) => {
-                    if generate && !labels.contains_key(metacontroller_api::CONTROLLER_UID_LABEL) {
-                        let (k, v) = uid_label();
-                        labels.insert(k, v);
-                    }
-                }
-                Some(_) => {
-                    return Err(SyncError::Invalid(format!(
-                        "invalid labels on desired child {described}: labels must be a map of strings"
-                    )));
-                }
-            }
-            if !selector.matches_object_labels(child) {
-                return Err(SyncError::Invalid(format!(
-                    "labels on desired child {} don't match parent selector",
-                    object::describe(child)
-                )));
-            }
-            Ok(())
-        };
+        let prepare = |child: &mut Value| prepare_child(child, parent, generate, selector);
         let rules = self.children.iter().map(|c| (&c.info, c.method));
         desired::group(
             &self.ctx.resources,

@@ -31,12 +31,45 @@ pub(crate) async fn group<'a, R>(
     parent: &Value,
     desired: Vec<Value>,
     noun: &str,
-    mut prepare: impl FnMut(&mut Value) -> Result<(), SyncError>,
+    prepare: impl FnMut(&mut Value) -> Result<(), SyncError>,
     manage_errors: &mut Vec<ChildError>,
 ) -> Result<Children<Value>, SyncError>
 where
     R: Iterator<Item = (&'a ResourceInfo, ChildUpdateMethod)> + Clone,
 {
+    let checked = check(parent, desired, noun, prepare)?;
+    let mut grouped: Children<Value> = Children::new();
+    for (api_version, kind, obj) in checked {
+        let resolved = ownership::resolve(rules.clone(), resources, parent, &obj, noun).await;
+        let (info, method) = match resolved {
+            Ok(resolved) => resolved,
+            Err(err) => {
+                manage_errors.push(err.into());
+                continue;
+            }
+        };
+        let key = object::key(&obj);
+        grouped
+            .entry(type_key(&kind, &api_version))
+            .or_insert_with(|| ChildGroup {
+                resource: info,
+                method,
+                objects: BTreeMap::new(),
+            })
+            .objects
+            .insert(key, obj);
+    }
+    Ok(grouped)
+}
+
+/// The first half of [`group`]: each object of `desired` checked, its
+/// namespace defaulted and `prepare`d, with its apiVersion and kind.
+pub(crate) fn check(
+    parent: &Value,
+    desired: Vec<Value>,
+    noun: &str,
+    mut prepare: impl FnMut(&mut Value) -> Result<(), SyncError>,
+) -> Result<Vec<(String, String, Value)>, SyncError> {
     let parent_ns = object::namespace(parent).map(str::to_owned);
     let mut checked = Vec::with_capacity(desired.len());
     for mut obj in desired {
@@ -70,26 +103,5 @@ where
         prepare(&mut obj)?;
         checked.push((api_version, kind, obj));
     }
-    let mut grouped: Children<Value> = Children::new();
-    for (api_version, kind, obj) in checked {
-        let resolved = ownership::resolve(rules.clone(), resources, parent, &obj, noun).await;
-        let (info, method) = match resolved {
-            Ok(resolved) => resolved,
-            Err(err) => {
-                manage_errors.push(err.into());
-                continue;
-            }
-        };
-        let key = object::key(&obj);
-        grouped
-            .entry(type_key(&kind, &api_version))
-            .or_insert_with(|| ChildGroup {
-                resource: info,
-                method,
-                objects: BTreeMap::new(),
-            })
-            .objects
-            .insert(key, obj);
-    }
-    Ok(grouped)
+    Ok(checked)
 }

@@ -11,7 +11,7 @@
 //! Used alike by the sync, finalize and customize hooks of every controller
 //! kind; it knows nothing of controller kinds.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metacontroller_api::HookVersion;
 use metacontroller_api::gojson::to_go_json;
@@ -21,6 +21,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::hook_target::ResolvedHook;
+use crate::journal;
 use crate::object;
 
 /// Delay used when a hook answers 429 without a usable `Retry-After`.
@@ -111,21 +112,22 @@ pub(crate) async fn exchange<T: HookResponse>(
         object::name(parent)
     );
     let (kind, version) = (hook.kind, hook.version);
-    let bytes = hook
-        .client
-        .call(body, Some(&cache_key))
-        .await
-        .map_err(|err| match err {
-            HookError::TooManyRequests { retry_after } => {
-                ExchangeError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
-            }
-            source => ExchangeError::Call {
-                kind,
-                version,
-                url: hook.client.url().to_owned(),
-                source,
-            },
-        })?;
+    let watched = journal::scope::watching().then(|| (body.clone(), Instant::now()));
+    let answer = hook.client.call(body, Some(&cache_key)).await;
+    if let Some((request, sent)) = watched {
+        journal::scope::hook_call(hook, &request, &answer, sent.elapsed());
+    }
+    let bytes = answer.map_err(|err| match err {
+        HookError::TooManyRequests { retry_after } => {
+            ExchangeError::TooManyRequests(retry_after.unwrap_or(DEFAULT_RETRY_AFTER))
+        }
+        source => ExchangeError::Call {
+            kind,
+            version,
+            url: hook.client.url().to_owned(),
+            source,
+        },
+    })?;
     let decoded = decode_response::<T>(&bytes, hook.mode).map_err(|err: DecodeError| {
         ExchangeError::Decode {
             kind,

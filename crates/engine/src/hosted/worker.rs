@@ -22,6 +22,7 @@ use crate::Context;
 use crate::events::{EventType, ObjectReference, reason};
 use crate::hosted::{BuildError, ControllerKind, SyncError};
 use crate::informer::Informer;
+use crate::journal::{self, ControllerState};
 use crate::queue::WorkQueue;
 
 /// Longest `resyncAfterSeconds` honoured (one year).
@@ -117,12 +118,14 @@ impl<K: ControllerKind> Hosted<K> {
             format!("Starting controller: {}", self.name),
         );
         tracing::info!(controller = %self.name, "starting {}", K::KIND);
+        self.journal(ControllerState::Starting);
         let ready = tokio::select! {
             _ = self.cancel.cancelled() => false,
             _ = self.kind.wait_synced() => true,
         };
         if ready {
             tracing::debug!(controller = %self.name, "caches synced; starting workers");
+            self.journal(ControllerState::Running);
             let mut tasks = JoinSet::new();
             for _ in 0..self.ctx.config.workers.max(1) {
                 tasks.spawn(self.clone().worker());
@@ -136,12 +139,19 @@ impl<K: ControllerKind> Hosted<K> {
             while tasks.join_next().await.is_some() {}
         }
         tracing::info!(controller = %self.name, "shutting down {}", K::KIND);
+        self.journal(ControllerState::Stopped);
         self.ctx.recorder.record(
             &me,
             EventType::Normal,
             reason::STOPPING,
             format!("Stopping controller: {}", self.name),
         );
+    }
+
+    fn journal(&self, state: ControllerState) {
+        if let Some(journal) = &self.ctx.journal {
+            journal.controller(K::KIND, &self.name, state);
+        }
     }
 
     async fn resync(self: Arc<Self>, period: Duration) {
@@ -176,7 +186,7 @@ impl<K: ControllerKind> Hosted<K> {
                     self.queue.done(&key);
                     return;
                 }
-                result = self.kind.sync(&key) => result,
+                result = journal::scope::sync(self.ctx.journal.as_ref(), K::KIND, &self.name, &key, self.kind.sync(&key)) => result,
             };
             match result {
                 Ok(()) => self.queue.forget(&key),

@@ -188,12 +188,18 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
+    // The live view, on its loopback port unless told otherwise.
+    let mut engine_args = args.engine.clone();
+    if engine_args.view_address.is_none() {
+        engine_args.view_address = Some(crate::view::DEV_ADDRESS.to_owned());
+        engine_args.view_any_port = true;
+    }
     let resync = ResyncHandle::default();
     let watcher = folder.map(|folder| tokio::spawn(folder.watch(resync.clone(), cancel.clone())));
     let result = run_engine(
         client,
         registry,
-        &args.engine,
+        &engine_args,
         endpoints,
         resync,
         cancel.clone(),

@@ -71,6 +71,13 @@ impl Instance {
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- log of metacontroller {} ---\n{}",
+                self.name,
+                self.log()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

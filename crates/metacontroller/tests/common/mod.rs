@@ -3,8 +3,10 @@
 //! kept.
 #![allow(dead_code)]
 
+pub mod cdp;
 pub mod hook;
 pub mod instance;
+pub mod kubectl;
 pub mod proxy;
 pub mod things;
 

@@ -1,0 +1,214 @@
+//! What `render` prints for one parent: the desired children and status,
+//! and the plan (see [`Report`]), as YAML, JSON or a readable diff.
+
+use metacontroller_engine::render::{Plan, StepAction};
+use serde_json::{Map, Value, json};
+
+use super::linediff;
+
+/// Output formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The report as YAML.
+    Yaml,
+    /// The report as JSON.
+    Json,
+    /// A readable summary: each step with its object or change.
+    Diff,
+}
+
+/// The rendering of one parent.
+pub struct Report {
+    /// `Kind namespace/name` of the parent.
+    pub parent: String,
+    /// `sync` or `finalize`.
+    pub hook: &'static str,
+    /// The desired children, as the engine applies them.
+    pub children: Vec<Value>,
+    /// The parent's status after the sync.
+    pub status: Value,
+    /// The parent's status before.
+    pub old_status: Option<Value>,
+    /// Whether the status is written.
+    pub status_changes: bool,
+    /// `resyncAfterSeconds` of the answer.
+    pub resync_after_seconds: f64,
+    /// Whether a finalize answer said `finalized`.
+    pub finalized: bool,
+    /// Whether the controller's finalizer would be added (the parent lacks
+    /// it and there is a finalize hook).
+    pub add_finalizer: bool,
+    /// Whether the controller's finalizer would be removed.
+    pub remove_finalizer: bool,
+    /// Desired children the parent can't own.
+    pub refused: Vec<String>,
+    /// Whether children are managed at all (not for a parent being deleted
+    /// without the controller's finalizer).
+    pub manages_children: bool,
+    /// The child steps.
+    pub plan: Plan,
+}
+
+impl Report {
+    /// Whether the sync would write anything.
+    pub fn changes(&self) -> bool {
+        self.status_changes || self.add_finalizer || self.remove_finalizer || self.plan.writes()
+    }
+
+    /// Whether the sync would report an error.
+    pub fn failed(&self) -> bool {
+        !self.refused.is_empty()
+            || self
+                .plan
+                .steps
+                .iter()
+                .any(|s| matches!(s.action, StepAction::Error(_)))
+    }
+
+    /// The report as a JSON value.
+    pub fn to_value(&self) -> Value {
+        let mut desired = Map::new();
+        desired.insert("children".into(), Value::Array(self.children.clone()));
+        desired.insert("status".into(), self.status.clone());
+        if self.resync_after_seconds > 0.0 {
+            desired.insert(
+                "resyncAfterSeconds".into(),
+                json!(self.resync_after_seconds),
+            );
+        }
+        if self.hook == "finalize" {
+            desired.insert("finalized".into(), Value::Bool(self.finalized));
+        }
+        let steps: Vec<Value> = self
+            .plan
+            .steps
+            .iter()
+            .map(|step| {
+                let mut out = Map::new();
+                out.insert("action".into(), json!(step.action.as_str()));
+                out.insert(
+                    "child".into(),
+                    json!(format!("{} {}", step.type_key, step.key)),
+                );
+                out.insert("updateStrategy".into(), json!(step.method.as_str()));
+                if let StepAction::Error(err) = &step.action {
+                    out.insert("error".into(), json!(err));
+                }
+                match (&step.observed, &step.applied) {
+                    (None, Some(applied)) => {
+                        out.insert("object".into(), applied.clone());
+                    }
+                    (Some(observed), Some(applied)) => {
+                        out.insert(
+                            "diff".into(),
+                            json!(linediff::diff(&yaml(observed), &yaml(applied))),
+                        );
+                    }
+                    _ => {}
+                }
+                Value::Object(out)
+            })
+            .collect();
+        let mut plan = Map::new();
+        plan.insert("children".into(), Value::Array(steps));
+        plan.insert("unchangedChildren".into(), json!(self.plan.unchanged));
+        if !self.manages_children {
+            plan.insert("childrenManaged".into(), Value::Bool(false));
+        }
+        plan.insert(
+            "status".into(),
+            json!(if self.status_changes {
+                "update"
+            } else {
+                "unchanged"
+            }),
+        );
+        if self.add_finalizer {
+            plan.insert("finalizer".into(), json!("add"));
+        } else if self.remove_finalizer {
+            plan.insert("finalizer".into(), json!("remove"));
+        }
+        let mut root = Map::new();
+        root.insert("parent".into(), json!(self.parent));
+        root.insert("hook".into(), json!(self.hook));
+        root.insert("desired".into(), Value::Object(desired));
+        if !self.refused.is_empty() {
+            root.insert("refused".into(), json!(self.refused));
+        }
+        root.insert("plan".into(), Value::Object(plan));
+        Value::Object(root)
+    }
+
+    /// The report in `format`.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Yaml => yaml(&self.to_value()),
+            Format::Json => {
+                let mut text = serde_json::to_string_pretty(&self.to_value()).unwrap_or_default();
+                text.push('\n');
+                text
+            }
+            Format::Diff => self.diff(),
+        }
+    }
+
+    fn diff(&self) -> String {
+        let mut out = format!("# {} ({} hook)\n", self.parent, self.hook);
+        for err in &self.refused {
+            out.push_str(&format!("refused: {err}\n"));
+        }
+        if !self.manages_children {
+            out.push_str("children: not managed (parent being deleted without the finalizer)\n");
+        }
+        for step in &self.plan.steps {
+            out.push_str(&format!(
+                "{} {} {} ({})\n",
+                step.action.as_str(),
+                step.type_key,
+                step.key,
+                step.method.as_str()
+            ));
+            if let StepAction::Error(err) = &step.action {
+                out.push_str(&format!("  {err}\n"));
+            }
+            match (&step.observed, &step.applied) {
+                (None, Some(applied)) => {
+                    for line in yaml(applied).lines() {
+                        out.push_str(&format!("+ {line}\n"));
+                    }
+                }
+                (Some(observed), Some(applied)) => {
+                    out.push_str(&linediff::diff(&yaml(observed), &yaml(applied)));
+                }
+                (Some(observed), None) => {
+                    for line in yaml(observed).lines() {
+                        out.push_str(&format!("- {line}\n"));
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        if self.plan.unchanged > 0 {
+            out.push_str(&format!("unchanged: {} children\n", self.plan.unchanged));
+        }
+        if self.status_changes {
+            out.push_str("update status\n");
+            let old = self.old_status.as_ref().map(yaml).unwrap_or_default();
+            out.push_str(&linediff::diff(&old, &yaml(&self.status)));
+        } else {
+            out.push_str("status: unchanged\n");
+        }
+        if self.add_finalizer {
+            out.push_str("add finalizer\n");
+        }
+        if self.remove_finalizer {
+            out.push_str("remove finalizer\n");
+        }
+        out
+    }
+}
+
+/// `value` as YAML.
+pub fn yaml(value: &Value) -> String {
+    serde_yaml::to_string(value).unwrap_or_default()
+}
