@@ -39,6 +39,7 @@ mod meta;
 mod negotiate;
 mod openapi;
 pub mod persist;
+mod printers;
 mod protobuf;
 mod query;
 pub mod registry;

@@ -3,7 +3,8 @@
 //! paths) or, when it declares none, an Age column. Kubernetes adds Age only
 //! to a CRD version without columns of its own (`serveDefaultColumnsIfEmpty`
 //! in staging/src/k8s.io/apiextensions-apiserver/pkg/apihelpers/helpers.go);
-//! types without a dedicated printer get the same Age column here.
+//! built-in kinds with a printer in kube-apiserver get its columns
+//! ([`crate::printers`]); other types get the same Age column.
 
 use std::sync::Arc;
 
@@ -99,6 +100,11 @@ pub fn table(
     cont: Option<&str>,
     _single: bool,
 ) -> Value {
+    if info.printer_columns.is_empty()
+        && let Some(columns) = crate::printers::columns(&info.group, &info.kind)
+    {
+        return builtin_table(&columns, items, cont);
+    }
     let mut cols = vec![
         json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
     ];
@@ -133,16 +139,13 @@ pub fn table(
                     v.cloned().unwrap_or(Value::Null)
                 });
             }
-            json!({
-                "cells": cells,
-                "object": {
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o["metadata"],
-                }
-            })
+            row(o, cells)
         })
         .collect();
+    table_value(cols, rows, cont)
+}
+
+fn table_value(cols: Vec<Value>, rows: Vec<Value>, cont: Option<&str>) -> Value {
     let mut meta = json!({});
     if let Some(c) = cont {
         meta["continue"] = json!(c);
@@ -154,6 +157,53 @@ pub fn table(
         "columnDefinitions": cols,
         "rows": rows,
     })
+}
+
+fn row(o: &Value, cells: Vec<Value>) -> Value {
+    json!({
+        "cells": cells,
+        "object": {
+            "kind": "PartialObjectMetadata",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": o["metadata"],
+        }
+    })
+}
+
+/// The table of a built-in kind with kube-apiserver's columns.
+fn builtin_table(
+    columns: &[crate::printers::Column],
+    items: &[Arc<Value>],
+    cont: Option<&str>,
+) -> Value {
+    use crate::printers::Cell;
+    let cols = columns
+        .iter()
+        .map(|c| {
+            json!({
+                "name": c.name,
+                "type": c.kind,
+                "format": if matches!(c.cell, Cell::Name) { "name" } else { "" },
+                "description": "",
+                "priority": c.priority,
+            })
+        })
+        .collect();
+    let rows = items
+        .iter()
+        .map(|o| {
+            let cells = columns
+                .iter()
+                .map(|c| match c.cell {
+                    Cell::Name => o["metadata"]["name"].clone(),
+                    Cell::Age => age_cell(o["metadata"].get("creationTimestamp")),
+                    Cell::Computed(f) => f(o),
+                })
+                .collect();
+            row(o, cells)
+        })
+        .collect();
+    table_value(cols, rows, cont)
 }
 
 #[cfg(test)]
@@ -186,7 +236,11 @@ mod tests {
 
     #[test]
     fn printer_columns_are_evaluated() {
-        let mut info = crate::builtins::builtin_resources().remove(1);
+        // A kind without a dedicated printer.
+        let mut info = crate::builtins::builtin_resources()
+            .into_iter()
+            .find(|r| crate::printers::columns(&r.group, &r.kind).is_none())
+            .unwrap();
         info.printer_columns =
             vec![json!({"name": "Size", "type": "integer", "jsonPath": ".spec.size"})];
         let created = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(3600 * 30);
@@ -203,8 +257,31 @@ mod tests {
         assert_eq!(t["columnDefinitions"].as_array().unwrap().len(), 2);
 
         info.printer_columns.clear();
-        let t = table(&info, &[obj], None, false);
+        let t = table(&info, std::slice::from_ref(&obj), None, false);
         assert_eq!(t["rows"][0]["cells"], json!(["a", "30h"]));
         assert_eq!(t["columnDefinitions"][1]["name"], "Age");
+
+        // A ConfigMap gets kube-apiserver's columns: Name, Data, Age.
+        let mut info = crate::builtins::builtin_resources()
+            .into_iter()
+            .find(|r| r.kind == "ConfigMap")
+            .unwrap();
+        let cm = Arc::new(
+            json!({"metadata": {"name": "m", "creationTimestamp": ts}, "data": {"a": "1"}, "binaryData": {"b": ""}}),
+        );
+        let t = table(&info, std::slice::from_ref(&cm), None, false);
+        assert_eq!(t["rows"][0]["cells"], json!(["m", 2, "30h"]));
+        let names: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["Name", "Data", "Age"]);
+        // Printer columns of its own (none for built-ins today) would win.
+        info.printer_columns =
+            vec![json!({"name": "Size", "type": "integer", "jsonPath": ".spec.size"})];
+        let t = table(&info, &[cm], None, false);
+        assert_eq!(t["columnDefinitions"][1]["name"], "Size");
     }
 }

@@ -113,6 +113,7 @@ pub mod queue;
 pub mod ratelimit;
 pub mod render;
 pub mod request_context;
+pub mod resync;
 pub mod serve;
 pub mod ssa;
 
@@ -149,6 +150,8 @@ pub(crate) struct Context {
     pub config: EngineConfig,
     /// How children and attachments are written.
     pub apply: ssa::ApplyOptions,
+    /// Resync requests from outside ([`Engine::with_resync`]).
+    pub resync: resync::ResyncHandle,
     /// Where syncs are recorded for a live view, if anywhere.
     pub journal: Option<journal::Journal>,
 }
@@ -159,6 +162,7 @@ pub struct Engine {
     config: EngineConfig,
     hook_metrics: Option<HookMetrics>,
     metrics: Option<metrics::EngineMetrics>,
+    resync: resync::ResyncHandle,
     journal: Option<journal::Journal>,
 }
 
@@ -187,8 +191,16 @@ impl Engine {
             config,
             hook_metrics,
             metrics,
+            resync: resync::ResyncHandle::default(),
             journal: None,
         }
+    }
+
+    /// Resyncs every hosted controller on each request made through
+    /// `handle` while the engine runs.
+    pub fn with_resync(mut self, handle: resync::ResyncHandle) -> Self {
+        self.resync = handle;
+        self
     }
 
     /// Records every sync and the controllers' health in `journal`
@@ -241,6 +253,7 @@ impl Engine {
             metrics: self.metrics.clone(),
             apply: ssa::ApplyOptions::from_config(&self.config),
             config: self.config.clone(),
+            resync: self.resync.clone(),
             journal: self.journal.clone(),
         });
 

@@ -272,6 +272,11 @@ pub fn init(settings: &LogSettings) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // No escape sequences unless stderr is a terminal (and NO_COLOR is unset).
+        .with_ansi(
+            std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        )
         .event_format(ZapFormat {
             settings: settings.clone(),
         })

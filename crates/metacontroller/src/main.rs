@@ -14,6 +14,7 @@
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
 
+mod dev;
 mod goflags;
 mod leader;
 mod listen;
@@ -23,18 +24,15 @@ mod rbac;
 mod render;
 mod view;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgAction, Args, Parser, Subcommand};
-use kube::api::PostParams;
-use kube::core::ApiResource;
 use metacontroller_api::GoDuration;
 use metacontroller_engine::metrics::{LeaderMetrics, register_process};
-use metacontroller_engine::object::RawObject;
+use metacontroller_engine::resync::ResyncHandle;
 use metacontroller_engine::serve::{serve_health, serve_metrics};
 use metacontroller_engine::{ApplyStrategy, Engine, EngineConfig};
 use metacontroller_selectors::Selector;
@@ -61,7 +59,7 @@ enum Command {
     /// Run the controllers against a cluster (the default).
     Run(RunArgs),
     /// Run on the embedded API server: no cluster needed.
-    Dev(DevArgs),
+    Dev(dev::DevArgs),
     /// Print a least-privilege ClusterRole for the given controllers.
     Rbac(rbac::RbacArgs),
     /// Call a controller's hooks for parents given as files and print the
@@ -75,28 +73,6 @@ struct RunArgs {
     /// unset.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
-    #[command(flatten)]
-    engine: EngineArgs,
-}
-
-#[derive(Args, Clone)]
-struct DevArgs {
-    /// Port of the embedded API server (0 picks a free one).
-    #[arg(long, default_value_t = 0)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    address: std::net::IpAddr,
-    /// Serve HTTPS with a generated self-signed certificate.
-    #[arg(long)]
-    tls: bool,
-    /// Where to write the kubeconfig for kubectl and other clients.
-    #[arg(long, default_value = ".metacontroller/kubeconfig")]
-    kubeconfig_out: PathBuf,
-    /// Keep the embedded server's objects in this directory across restarts
-    /// (in memory when absent).
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -268,7 +244,7 @@ async fn main() -> anyhow::Result<()> {
     logging::init(&log_flags.resolve()?);
     match command {
         Command::Run(args) => run(args).await,
-        Command::Dev(args) => dev(args).await,
+        Command::Dev(args) => dev::dev(args).await,
         Command::Rbac(_) => unreachable!("handled before logging starts"),
         Command::Render(_) => unreachable!("handled above"),
     }
@@ -307,12 +283,33 @@ async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> 
     Ok(Some(listener))
 }
 
+/// The listening sockets of the HTTP endpoints (metrics, health probes,
+/// profiling), bound before the engine starts so that a busy port fails at
+/// once; `None` for a disabled one.
+pub(crate) struct Endpoints {
+    pub metrics: Option<TcpListener>,
+    pub health: Option<TcpListener>,
+    pub pprof: Option<TcpListener>,
+}
+
+impl Endpoints {
+    async fn bind(args: &EngineArgs) -> anyhow::Result<Endpoints> {
+        Ok(Endpoints {
+            metrics: bind("metrics server", &args.metrics_address).await?,
+            health: bind("health probes", &args.health_probe_bind_address).await?,
+            pprof: bind("profiling server", &args.pprof_address).await?,
+        })
+    }
+}
+
 /// Runs the engine plus its HTTP endpoints until `cancel` fires; with
 /// `leader`, the endpoints at once and the engine only once the Lease is held.
 async fn run_engine(
     client: kube::Client,
     mut registry: Registry,
     args: &EngineArgs,
+    endpoints: Endpoints,
+    resync: ResyncHandle,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
     let config = args.engine_config()?;
@@ -321,7 +318,7 @@ async fn run_engine(
     let leader_metrics = leader
         .as_ref()
         .map(|_| LeaderMetrics::register(&mut registry));
-    let engine = Engine::new(client.clone(), config, Some(&mut registry));
+    let engine = Engine::new(client.clone(), config, Some(&mut registry)).with_resync(resync);
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
     let view = args.view_address.as_deref();
@@ -334,13 +331,13 @@ async fn run_engine(
         &cancel,
     )
     .context("live view")?;
-    if let Some(listener) = bind("metrics server", &args.metrics_address).await? {
+    if let Some(listener) = endpoints.metrics {
         servers.spawn(serve_metrics(listener, registry, cancel.clone()));
     }
-    if let Some(listener) = bind("health probes", &args.health_probe_bind_address).await? {
+    if let Some(listener) = endpoints.health {
         servers.spawn(serve_health(listener, cancel.clone()));
     }
-    if let Some(listener) = bind("profiling server", &args.pprof_address).await? {
+    if let Some(listener) = endpoints.pprof {
         servers.spawn(profiling::serve(listener, cancel.clone()));
     }
     let result = match leader {
@@ -408,85 +405,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         args.engine.client_go_burst,
         &rest_metrics,
     )?;
+    let endpoints = Endpoints::bind(&args.engine).await?;
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    run_engine(client, registry, &args.engine, cancel).await
-}
-
-async fn dev(args: DevArgs) -> anyhow::Result<()> {
-    // Validate the engine flags before starting anything.
-    args.engine.engine_config()?;
-    let config = metacontroller_apiserver::Config {
-        bind: SocketAddr::new(args.address, args.port),
-        tls: args.tls,
-        data_dir: args.data_dir.clone(),
-        ..Default::default()
-    };
-    let server = metacontroller_apiserver::ApiServer::start(config)
-        .await
-        .context("starting the embedded API server")?;
-    server
-        .write_kubeconfig(&args.kubeconfig_out)
-        .with_context(|| format!("writing {}", args.kubeconfig_out.display()))?;
-    let path = std::fs::canonicalize(&args.kubeconfig_out)?;
-    tracing::info!(url = %server.url(), "embedded API server listening");
-
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(&server.kubeconfig())?;
-    let client_config =
-        kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
-    let mut registry = Registry::default();
-    let rest_metrics = register_process(&mut registry);
-    let client = metacontroller_engine::client::build_instrumented_client(
-        client_config,
-        args.engine.client_go_qps,
-        args.engine.client_go_burst,
-        &rest_metrics,
-    )?;
-    install_crds(&client).await?;
-    println!("export KUBECONFIG={}", path.display());
-
-    let cancel = CancellationToken::new();
-    cancel_on_signal(cancel.clone());
-    let mut engine_args = args.engine.clone();
-    if engine_args.view_address.is_none() {
-        engine_args.view_address = Some(view::DEV_ADDRESS.to_owned());
-        engine_args.view_any_port = true;
-    }
-    let result = run_engine(client, registry, &engine_args, cancel).await;
-    server.stop();
-    result
-}
-
-/// Creates the Metacontroller CRDs (existing ones are left alone).
-async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
-    let resource = ApiResource {
-        group: "apiextensions.k8s.io".into(),
-        version: "v1".into(),
-        api_version: "apiextensions.k8s.io/v1".into(),
-        kind: "CustomResourceDefinition".into(),
-        plural: "customresourcedefinitions".into(),
-    };
-    let api: kube::Api<RawObject> = kube::Api::all_with(client.clone(), &resource);
-    for crd in metacontroller_api::crds() {
-        let value = serde_json::to_value(&crd)?;
-        match api
-            .create(&PostParams::default(), &RawObject::new(value))
-            .await
-        {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.is_already_exists() => {}
-            Err(err) => {
-                return Err(err).with_context(|| {
-                    format!(
-                        "installing CRD {}",
-                        crd.metadata.name.as_deref().unwrap_or_default()
-                    )
-                });
-            }
-        }
-    }
-    tracing::info!("Metacontroller CRDs installed");
-    Ok(())
+    run_engine(
+        client,
+        registry,
+        &args.engine,
+        endpoints,
+        ResyncHandle::default(),
+        cancel,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -620,6 +550,35 @@ mod tests {
         assert_eq!(args.port, 6443);
         assert!(args.tls);
         assert_eq!(args.engine.workers, 2);
+    }
+
+    #[test]
+    fn dev_has_laptop_defaults() {
+        let cli = Cli::try_parse_from(["metacontroller", "dev"]).unwrap();
+        let Some(Command::Dev(args)) = cli.command else {
+            panic!("expected dev")
+        };
+        let e = &args.engine;
+        assert_eq!(e.metrics_address, "127.0.0.1:0");
+        assert_eq!(e.health_probe_bind_address, "127.0.0.1:0");
+        assert_eq!(e.pprof_address, "0");
+        assert_eq!(e.client_go_qps, 0.0);
+        assert_eq!(args.address, std::net::Ipv4Addr::LOCALHOST);
+        assert_eq!(args.port, 0);
+        // Given explicitly, they are kept.
+        let cli = Cli::try_parse_from([
+            "metacontroller",
+            "dev",
+            "--metrics-address=:9999",
+            "-f",
+            "x",
+        ])
+        .unwrap();
+        let Some(Command::Dev(args)) = cli.command else {
+            panic!("expected dev")
+        };
+        assert_eq!(args.engine.metrics_address, ":9999");
+        assert_eq!(args.dir.as_deref(), Some(std::path::Path::new("x")));
     }
 
     #[test]

@@ -134,6 +134,7 @@ impl<K: ControllerKind> Hosted<K> {
                 let period = Duration::from_secs(u64::try_from(seconds).unwrap_or(0).max(1));
                 tasks.spawn(self.clone().resync(period));
             }
+            tasks.spawn(self.clone().resync_on_request());
             self.cancel.cancelled().await;
             while tasks.join_next().await.is_some() {}
         }
@@ -160,6 +161,20 @@ impl<K: ControllerKind> Hosted<K> {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = ticker.tick() => self.kind.resync(),
+            }
+        }
+    }
+
+    /// Resyncs on each [`crate::resync::ResyncHandle::resync_all`].
+    async fn resync_on_request(self: Arc<Self>) {
+        let mut requests = self.ctx.resync.subscribe();
+        loop {
+            tokio::select! {
+                _ = self.cancel.cancelled() => return,
+                changed = requests.changed() => match changed {
+                    Ok(()) => self.kind.resync(),
+                    Err(_) => return,
+                },
             }
         }
     }
