@@ -80,8 +80,8 @@ pub struct RenderArgs {
 
 /// The controller being rendered.
 enum Renderer {
-    Composite(CompositeRender),
-    Decorator(DecoratorRender),
+    Composite(Box<CompositeRender>),
+    Decorator(Box<DecoratorRender>),
 }
 
 impl Renderer {
@@ -170,11 +170,11 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
     let render = if controller["kind"] == "DecoratorController" {
         let dc: DecoratorController =
             serde_json::from_value(controller.clone()).context("invalid DecoratorController")?;
-        Renderer::Decorator(DecoratorRender::new(&dc, &catalog)?)
+        Renderer::Decorator(Box::new(DecoratorRender::new(&dc, &catalog)?))
     } else {
         let cc: CompositeController =
             serde_json::from_value(controller.clone()).context("invalid CompositeController")?;
-        Renderer::Composite(CompositeRender::new(&cc, &catalog)?)
+        Renderer::Composite(Box::new(CompositeRender::new(&cc, &catalog)?))
     };
     let transport = match &args.hook_exec {
         Some(command) => Transport::Exec(command.clone()),
