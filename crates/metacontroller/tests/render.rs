@@ -909,3 +909,111 @@ fn parent_label_selector() {
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(stdout.contains("action: create"), "{stdout}");
 }
+
+// --- DecoratorControllers -------------------------------------------------------
+
+/// The service-per-pod example on the embedded server: once converged,
+/// render's desired attachments are the Services the engine applied, byte
+/// for byte; without the Services the plan creates them; `--deleting`
+/// calls finalize, which deletes them and removes the count annotation.
+#[test]
+fn service_per_pod_renders_what_the_engine_applies() {
+    let Some(kubectl_bin) = kubectl() else { return };
+    let here = repo_root().join("examples/service-per-pod");
+    let tmp = tempfile::tempdir().unwrap();
+    let (_server, kubeconfig) = start_dev(tmp.path());
+    let k = Kubectl {
+        bin: kubectl_bin,
+        kubeconfig,
+    };
+    let (_hook, port) = start_hook(&here);
+    let text = std::fs::read_to_string(here.join("decorators.yaml"))
+        .unwrap()
+        .replace("${HOOK_PORT}", &port.to_string());
+    let controllers = tmp.path().join("decorators.yaml");
+    std::fs::write(&controllers, &text).unwrap();
+    k.ok(&["apply", "-f", controllers.to_str().unwrap()]);
+    k.ok(&[
+        "apply",
+        "-f",
+        here.join("statefulset.yaml").to_str().unwrap(),
+    ]);
+    let services = || k.json(&["get", "services", "-n", "web-demo"]);
+    wait_until("three Services", || children_of(&services()).len() == 3);
+    wait_until("count annotation", || {
+        k.json(&["get", "statefulset", "web", "-n", "web-demo"])["metadata"]["annotations"]["service-per-pod.example.com/services"]
+            == "3"
+    });
+    let sts = k.json(&["get", "statefulset", "web", "-n", "web-demo"]);
+    let svcs = services();
+    let applied = children_of(&svcs);
+
+    // Only the service-per-pod controller (the first document).
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    let first = text.split("\n---\n").next().unwrap();
+    std::fs::write(input.join("1-controller.yaml"), first).unwrap();
+    std::fs::write(input.join("2-target.json"), sts.to_string()).unwrap();
+    let (code, stdout, stderr) = render(&["-f", input.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 2, "target alone: {stdout}\n{stderr}");
+    let report = &reports(&stdout)[0];
+    assert_eq!(report["object"], "StatefulSet web-demo/web");
+    let creates = report["plan"]["attachments"].as_array().unwrap();
+    assert_eq!(creates.len(), 3, "{stdout}");
+    assert!(creates.iter().all(|s| s["action"] == "create"));
+    assert!(report["plan"].get("object").is_none(), "{stdout}");
+
+    std::fs::write(input.join("3-services.json"), svcs.to_string()).unwrap();
+    let (code, stdout, stderr) = render(&["-f", input.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 0, "converged: {stdout}\n{stderr}");
+    let report = &reports(&stdout)[0];
+    assert_eq!(report["plan"]["attachments"], Value::Array(vec![]));
+    assert_eq!(report["plan"]["unchangedAttachments"], 3);
+    let rendered = report["desired"]["attachments"].as_array().unwrap();
+    assert_eq!(rendered.len(), applied.len());
+    for svc in rendered {
+        let stored = applied
+            .iter()
+            .find(|a| a["metadata"]["name"] == svc["metadata"]["name"])
+            .unwrap();
+        let bytes = metacontroller_api::gojson::to_go_json(svc).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            stored["metadata"]["annotations"][LAST_APPLIED]
+                .as_str()
+                .unwrap()
+        );
+    }
+
+    // Offline, the hook run as a command, being deleted: finalize deletes
+    // the three Services and drops the count annotation.
+    let (code, stdout, stderr) = render(&[
+        "-f",
+        input.to_str().unwrap(),
+        "-o",
+        "json",
+        "--deleting",
+        "--hook-exec",
+        &exec_example("service-per-pod").replace(
+            "os.environ[\"METACONTROLLER_HOOK\"]",
+            "\"service_per_pod_\" + os.environ[\"METACONTROLLER_HOOK\"]",
+        ),
+    ]);
+    assert_eq!(code, 2, "deleting: {stdout}\n{stderr}");
+    let report = &reports(&stdout)[0];
+    assert_eq!(report["hook"], "finalize");
+    let steps = report["plan"]["attachments"].as_array().unwrap();
+    assert_eq!(steps.len(), 3, "{stdout}");
+    assert!(steps.iter().all(|s| s["action"] == "delete"), "{stdout}");
+    let diff = report["plan"]["object"]["diff"].as_str().unwrap();
+    assert!(
+        diff.lines()
+            .any(|l| l.starts_with('-') && l.contains("service-per-pod.example.com/services")),
+        "{diff}"
+    );
+
+    // Two controllers in the input: refused.
+    std::fs::write(input.join("1-controller.yaml"), &text).unwrap();
+    let (code, _, stderr) = render(&["-f", input.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stderr}");
+}

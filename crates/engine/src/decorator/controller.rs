@@ -57,7 +57,7 @@ pub(crate) struct Decorator {
     pub queue: Arc<WorkQueue<String>>,
 }
 
-fn target_selectors(
+pub(crate) fn target_selectors(
     rule: &DecoratorControllerResourceRule,
 ) -> Result<(Selector, Selector), BuildError> {
     let labels = match &rule.label_selector {

@@ -11,9 +11,9 @@
 //! * the sync ([`sync`]): labels, annotations and status of the target, and
 //!   attachments managed like children but never adopted.
 
-mod controller;
+pub(crate) mod controller;
 mod filter;
-mod sync;
+pub(crate) mod sync;
 
 use std::sync::Arc;
 

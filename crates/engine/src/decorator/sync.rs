@@ -81,13 +81,87 @@ use crate::object;
 use super::controller::Decorator;
 use super::filter::{TargetType, split_queue_key};
 
+/// The body of a sync or finalize request.
 #[derive(Serialize)]
-struct HookRequest<'a> {
-    controller: &'a Value,
-    object: &'a Value,
-    attachments: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
-    finalizing: bool,
+pub(crate) struct HookRequest<'a> {
+    pub controller: &'a Value,
+    pub object: &'a Value,
+    pub attachments: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
+    pub related: BTreeMap<&'a str, BTreeMap<String, &'a Value>>,
+    pub finalizing: bool,
+}
+
+/// What an answer changes on the target: the target with the answer's
+/// labels, annotations and status merged in, whether its metadata and
+/// whether its status changed. `finalize`: the finalizer `finalizer` is
+/// removed as well (the answer said `finalized` while it is on).
+pub(crate) struct TargetChange {
+    pub updated: Value,
+    pub metadata_changed: bool,
+    pub status_changed: bool,
+}
+
+/// Merges `response` into `target` (see *Change detection*).
+pub(crate) fn target_change(
+    target: &Value,
+    response: &DecoratorHookResponse,
+    finalize: Option<&str>,
+) -> TargetChange {
+    let mut labels = string_map(target, "labels");
+    let labels_changed = merge_string_map(&mut labels, &response.labels);
+    let mut annotations = string_map(target, "annotations");
+    let annotations_changed = merge_string_map(&mut annotations, &response.annotations);
+    let desired_status = response.status.clone().map(Value::Object);
+    let status_changed = desired_status
+        .as_ref()
+        .is_some_and(|status| !status_equal(target, status));
+    let mut updated = target.clone();
+    if labels_changed {
+        set_string_map(&mut updated, "labels", labels);
+    }
+    if annotations_changed {
+        set_string_map(&mut updated, "annotations", annotations);
+    }
+    if status_changed && let (Some(status), Some(root)) = (desired_status, updated.as_object_mut())
+    {
+        root.insert("status".into(), status);
+    }
+    if let Some(finalizer) = finalize {
+        object::remove_finalizer(&mut updated, finalizer);
+    }
+    TargetChange {
+        updated,
+        metadata_changed: labels_changed || annotations_changed || finalize.is_some(),
+        status_changed,
+    }
+}
+
+/// Stamps `metadata.annotations[DECORATOR_CONTROLLER_ANNOTATION] = name`
+/// on a desired attachment.
+pub(crate) fn stamp_attachment(attachment: &mut Value, name: &str) -> Result<(), SyncError> {
+    let (kind, obj_name) = (
+        object::kind(attachment).to_owned(),
+        object::name(attachment).to_owned(),
+    );
+    let Some(meta) = object::metadata_mut(attachment) else {
+        return Ok(());
+    };
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if annotations.is_null() {
+        *annotations = Value::Object(Map::new());
+    }
+    let Some(annotations) = annotations.as_object_mut() else {
+        return Err(SyncError::Invalid(format!(
+            "invalid annotations on desired attachment {kind} {obj_name:?}: annotations must be a map of strings"
+        )));
+    };
+    annotations.insert(
+        DECORATOR_CONTROLLER_ANNOTATION.to_owned(),
+        Value::String(name.to_owned()),
+    );
+    Ok(())
 }
 
 /// Merges `updates` into `map` (`None` deletes); returns whether anything
@@ -302,31 +376,15 @@ impl Decorator {
         target: &Value,
         response: &DecoratorHookResponse,
     ) -> Result<bool, SyncError> {
-        let mut labels = string_map(target, "labels");
-        let labels_changed = merge_string_map(&mut labels, &response.labels);
-        let mut annotations = string_map(target, "annotations");
-        let annotations_changed = merge_string_map(&mut annotations, &response.annotations);
-        let desired_status = response.status.clone().map(Value::Object);
-        let status_changed = desired_status
-            .as_ref()
-            .is_some_and(|status| !status_equal(target, status));
         let finalize = response.finalized && self.finalizer.is_on(target);
-        let metadata_changed = labels_changed || annotations_changed || finalize;
+        let TargetChange {
+            mut updated,
+            metadata_changed,
+            status_changed,
+        } = target_change(target, response, None);
+        let metadata_changed = metadata_changed || finalize;
         if !metadata_changed && !status_changed {
             return Ok(true);
-        }
-
-        let mut updated = target.clone();
-        if labels_changed {
-            set_string_map(&mut updated, "labels", labels);
-        }
-        if annotations_changed {
-            set_string_map(&mut updated, "annotations", annotations);
-        }
-        if status_changed
-            && let (Some(status), Some(root)) = (desired_status, updated.as_object_mut())
-        {
-            root.insert("status".into(), status);
         }
         let api = self.target_api(target_type, target);
 
@@ -392,31 +450,7 @@ impl Decorator {
         desired: Vec<Value>,
         manage_errors: &mut Vec<ChildError>,
     ) -> Result<Children<Value>, SyncError> {
-        let prepare = |attachment: &mut Value| {
-            let (kind, name) = (
-                object::kind(attachment).to_owned(),
-                object::name(attachment).to_owned(),
-            );
-            let Some(meta) = object::metadata_mut(attachment) else {
-                return Ok(());
-            };
-            let annotations = meta
-                .entry("annotations")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if annotations.is_null() {
-                *annotations = Value::Object(Map::new());
-            }
-            let Some(annotations) = annotations.as_object_mut() else {
-                return Err(SyncError::Invalid(format!(
-                    "invalid annotations on desired attachment {kind} {name:?}: annotations must be a map of strings"
-                )));
-            };
-            annotations.insert(
-                DECORATOR_CONTROLLER_ANNOTATION.to_owned(),
-                Value::String(self.name.clone()),
-            );
-            Ok(())
-        };
+        let prepare = |attachment: &mut Value| stamp_attachment(attachment, &self.name);
         let rules = self.attachments.iter().map(|a| (&a.info, a.method));
         desired::group(
             &self.ctx.resources,

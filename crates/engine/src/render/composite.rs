@@ -38,7 +38,7 @@ struct ChildType {
 
 /// The related objects a `customize` answer selects for one parent.
 #[derive(Clone, Debug, Default)]
-pub struct RelatedObjects(Related);
+pub struct RelatedObjects(pub(super) Related);
 
 impl RelatedObjects {
     /// The selected objects, by type key and `namespace/name`.
@@ -246,45 +246,14 @@ impl CompositeRender {
         objects: &[Value],
         catalog: &Catalog,
     ) -> Result<RelatedObjects, RenderError> {
-        let parent_namespace = if self.parent.namespaced {
-            Some(object::namespace(parent).unwrap_or_default())
-        } else {
-            None
-        };
-        let namespaces: BTreeMap<&str, &Value> = objects
-            .iter()
-            .filter(|o| object::kind(o) == "Namespace" && object::api_version(o) == "v1")
-            .map(|o| (object::name(o), o))
-            .collect();
-        let mut related = Related::default();
-        for rule in answer.related_resources.iter().map(Rule::new) {
-            let failed = |reason: String| RenderError::Related {
-                api_version: rule.api_version.clone(),
-                resource: rule.resource.clone(),
-                reason,
-            };
-            let compiled = rule
-                .compiled
-                .as_ref()
-                .map_err(|err| failed(err.to_string()))?;
-            let info = catalog
-                .get(&rule.api_version, &rule.resource)
-                .ok_or_else(|| failed("unknown resource".to_owned()))?;
-            let group = related
-                .groups
-                .entry(type_key(info.kind(), &rule.api_version))
-                .or_default();
-            for obj in objects.iter().filter(|o| {
-                object::kind(o) == info.kind() && object::api_version(o) == info.api_version()
-            }) {
-                if rule_matches(version, parent_namespace, compiled, info, obj, |ns| {
-                    namespaces.get(ns).copied()
-                }) {
-                    group.insert(object::key(obj), Arc::new(obj.clone()));
-                }
-            }
-        }
-        Ok(RelatedObjects(related))
+        related_objects(
+            answer,
+            version,
+            self.parent.namespaced,
+            parent,
+            objects,
+            catalog,
+        )
     }
 
     /// The body of the sync (or, `finalizing`, finalize) request for
@@ -384,15 +353,67 @@ impl CompositeRender {
     }
 }
 
-fn encode(request: &impl serde::Serialize) -> Result<Vec<u8>, RenderError> {
+pub(super) fn encode(request: &impl serde::Serialize) -> Result<Vec<u8>, RenderError> {
     metacontroller_api::gojson::to_go_json(request).map_err(RenderError::Encode)
 }
 
-fn decode<T>(body: &[u8], mode: ResponseUnmarshallMode) -> Result<T, RenderError>
+pub(super) fn decode<T>(body: &[u8], mode: ResponseUnmarshallMode) -> Result<T, RenderError>
 where
     T: metacontroller_api::hook_wire::HookResponse + DeserializeOwned,
 {
     decode_response::<T>(body, mode)
         .map(|d| d.response)
         .map_err(RenderError::Decode)
+}
+
+/// The related objects among `objects` the rules of a `customize` answer
+/// select for `parent` (of a namespaced type when `namespaced`), as a hook
+/// of `version` sees them.
+pub(super) fn related_objects(
+    answer: &CustomizeHookResponse,
+    version: HookVersion,
+    namespaced: bool,
+    parent: &Value,
+    objects: &[Value],
+    catalog: &Catalog,
+) -> Result<RelatedObjects, RenderError> {
+    let parent_namespace = if namespaced {
+        Some(object::namespace(parent).unwrap_or_default())
+    } else {
+        None
+    };
+    let namespaces: BTreeMap<&str, &Value> = objects
+        .iter()
+        .filter(|o| object::kind(o) == "Namespace" && object::api_version(o) == "v1")
+        .map(|o| (object::name(o), o))
+        .collect();
+    let mut related = Related::default();
+    for rule in answer.related_resources.iter().map(Rule::new) {
+        let failed = |reason: String| RenderError::Related {
+            api_version: rule.api_version.clone(),
+            resource: rule.resource.clone(),
+            reason,
+        };
+        let compiled = rule
+            .compiled
+            .as_ref()
+            .map_err(|err| failed(err.to_string()))?;
+        let info = catalog
+            .get(&rule.api_version, &rule.resource)
+            .ok_or_else(|| failed("unknown resource".to_owned()))?;
+        let group = related
+            .groups
+            .entry(type_key(info.kind(), &rule.api_version))
+            .or_default();
+        for obj in objects.iter().filter(|o| {
+            object::kind(o) == info.kind() && object::api_version(o) == info.api_version()
+        }) {
+            if rule_matches(version, parent_namespace, compiled, info, obj, |ns| {
+                namespaces.get(ns).copied()
+            }) {
+                group.insert(object::key(obj), Arc::new(obj.clone()));
+            }
+        }
+    }
+    Ok(RelatedObjects(related))
 }

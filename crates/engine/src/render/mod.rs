@@ -10,6 +10,10 @@
 //!   the parent claims, the `customize` and sync requests, the related
 //!   objects a `customize` answer selects, and the desired children of a
 //!   sync answer, checked and grouped;
+//! * [`DecoratorRender`]: the same for a DecoratorController: its
+//!   targets (`resources[]` and their selectors), the observed attachments,
+//!   the requests, the answer's changes to the target and its desired
+//!   attachments;
 //! * [`plan()`]: what child management would do with the observed and
 //!   desired children: creates, updates (the object the three-way merge
 //!   produces, and what the update method does with it) and deletes.
@@ -19,10 +23,12 @@
 
 mod catalog;
 mod composite;
+mod decorator;
 mod error;
 mod plan;
 
 pub use catalog::Catalog;
 pub use composite::{CompositeRender, RelatedObjects};
+pub use decorator::{DecoratorRender, TargetUpdate};
 pub use error::RenderError;
 pub use plan::{Plan, Step, StepAction, plan};

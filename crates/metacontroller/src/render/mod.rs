@@ -1,4 +1,5 @@
-//! `metacontroller render`: one sync of a CompositeController, offline.
+//! `metacontroller render`: one sync of a CompositeController or a
+//! DecoratorController ([`decorator`]), offline.
 //!
 //! The controller, the CRDs of its types, its parents and (optionally) the
 //! observed children and related objects are read from files (see
@@ -19,6 +20,7 @@
 //! golden files instead (see [`golden`]): 0 when they all match, 1 when
 //! one differs or is missing; `--update` writes them.
 
+mod decorator;
 mod golden;
 mod hook;
 mod input;
@@ -29,10 +31,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
-use metacontroller_api::{CompositeController, HookVersion, HookedController};
+use metacontroller_api::{CompositeController, DecoratorController, HookVersion, HookedController};
 use metacontroller_engine::discovery::ResourceInfo;
 use metacontroller_engine::object;
-use metacontroller_engine::render::{Catalog, CompositeRender, RelatedObjects, plan};
+use metacontroller_engine::render::{
+    Catalog, CompositeRender, DecoratorRender, RelatedObjects, plan,
+};
 use serde_json::Value;
 
 use hook::Transport;
@@ -72,6 +76,46 @@ pub struct RenderArgs {
     /// With --check: write the golden files instead of comparing.
     #[arg(long, requires = "check")]
     update: bool,
+}
+
+/// The controller being rendered.
+enum Renderer {
+    Composite(Box<CompositeRender>),
+    Decorator(Box<DecoratorRender>),
+}
+
+impl Renderer {
+    /// Whether `obj` is of the parent (target) type(s).
+    fn is_parent_type(&self, obj: &Value) -> bool {
+        match self {
+            Renderer::Composite(r) => {
+                let t = r.parent_type();
+                object::kind(obj) == t.kind() && object::api_version(obj) == t.api_version()
+            }
+            Renderer::Decorator(r) => r.is_target_type(obj),
+        }
+    }
+
+    fn parent_kinds(&self) -> String {
+        match self {
+            Renderer::Composite(r) => r.parent_type().kind().to_owned(),
+            Renderer::Decorator(_) => "target".to_owned(),
+        }
+    }
+
+    fn wants(&self, obj: &Value) -> bool {
+        match self {
+            Renderer::Composite(r) => r.wants(obj),
+            Renderer::Decorator(r) => r.wants(obj),
+        }
+    }
+
+    fn selector_name(&self) -> &'static str {
+        match self {
+            Renderer::Composite(_) => "parentResource.labelSelector",
+            Renderer::Decorator(_) => "the selectors of its resources[] rule",
+        }
+    }
 }
 
 /// Exit status: nothing to do.
@@ -122,13 +166,16 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
         [] => bail!("no CompositeController or DecoratorController in the input"),
         _ => bail!("more than one controller in the input"),
     };
-    if controller["kind"] != "CompositeController" {
-        bail!("only CompositeControllers can be rendered");
-    }
-    let cc: CompositeController =
-        serde_json::from_value(controller.clone()).context("invalid CompositeController")?;
     let catalog = catalog(&inputs);
-    let render = CompositeRender::new(&cc, &catalog)?;
+    let render = if controller["kind"] == "DecoratorController" {
+        let dc: DecoratorController =
+            serde_json::from_value(controller.clone()).context("invalid DecoratorController")?;
+        Renderer::Decorator(Box::new(DecoratorRender::new(&dc, &catalog)?))
+    } else {
+        let cc: CompositeController =
+            serde_json::from_value(controller.clone()).context("invalid CompositeController")?;
+        Renderer::Composite(Box::new(CompositeRender::new(&cc, &catalog)?))
+    };
     let transport = match &args.hook_exec {
         Some(command) => Transport::Exec(command.clone()),
         None => Transport::Http {
@@ -137,14 +184,10 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
         },
     };
 
-    let parent_type = render.parent_type();
     let mut parents: Vec<&Value> = inputs
         .objects
         .iter()
-        .filter(|o| {
-            object::kind(o) == parent_type.kind()
-                && object::api_version(o) == parent_type.api_version()
-        })
+        .filter(|o| render.is_parent_type(o))
         .filter(|o| {
             args.parent
                 .as_deref()
@@ -155,7 +198,7 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
     if parents.is_empty() {
         bail!(
             "no {} {} in the input",
-            parent_type.kind(),
+            render.parent_kinds(),
             args.parent.as_deref().unwrap_or("parent")
         );
     }
@@ -164,13 +207,21 @@ async fn run(args: &RenderArgs) -> anyhow::Result<i32> {
     for parent in parents {
         if !render.wants(parent) {
             eprintln!(
-                "skipped: {} does not match parentResource.labelSelector",
-                object::describe(parent)
+                "skipped: {} does not match {}",
+                object::describe(parent),
+                render.selector_name()
             );
             continue;
         }
-        let report = match render_parent(&render, &catalog, &inputs, &transport, parent, args).await
-        {
+        let rendered = match &render {
+            Renderer::Composite(r) => {
+                render_parent(r, &catalog, &inputs, &transport, parent, args).await
+            }
+            Renderer::Decorator(r) => {
+                decorator::render_target(r, &catalog, &inputs, &transport, parent, args).await
+            }
+        };
+        let report = match rendered {
             Ok(report) => report,
             Err(err) => {
                 eprintln!("error: {}: {err:#}", object::describe(parent));
@@ -325,5 +376,7 @@ async fn render_parent(
         refused,
         manages_children,
         plan,
+        decorator: false,
+        metadata_change: None,
     })
 }

@@ -47,12 +47,21 @@ pub struct Report {
     pub manages_children: bool,
     /// The child steps.
     pub plan: Plan,
+    /// A DecoratorController's target: children are its attachments.
+    pub decorator: bool,
+    /// A DecoratorController's target before and after its labels,
+    /// annotations or finalizers change (none when they don't).
+    pub metadata_change: Option<(Value, Value)>,
 }
 
 impl Report {
     /// Whether the sync would write anything.
     pub fn changes(&self) -> bool {
-        self.status_changes || self.add_finalizer || self.remove_finalizer || self.plan.writes()
+        self.status_changes
+            || self.add_finalizer
+            || self.remove_finalizer
+            || self.metadata_change.is_some()
+            || self.plan.writes()
     }
 
     /// Whether the sync would report an error.
@@ -68,7 +77,12 @@ impl Report {
     /// The report as a JSON value.
     pub fn to_value(&self) -> Value {
         let mut desired = Map::new();
-        desired.insert("children".into(), Value::Array(self.children.clone()));
+        let children = if self.decorator {
+            "attachments"
+        } else {
+            "children"
+        };
+        desired.insert(children.into(), Value::Array(self.children.clone()));
         desired.insert("status".into(), self.status.clone());
         if self.resync_after_seconds > 0.0 {
             desired.insert(
@@ -87,7 +101,12 @@ impl Report {
                 let mut out = Map::new();
                 out.insert("action".into(), json!(step.action.as_str()));
                 out.insert(
-                    "child".into(),
+                    (if self.decorator {
+                        "attachment"
+                    } else {
+                        "child"
+                    })
+                    .into(),
                     json!(format!("{} {}", step.type_key, step.key)),
                 );
                 out.insert("updateStrategy".into(), json!(step.method.as_str()));
@@ -110,8 +129,22 @@ impl Report {
             })
             .collect();
         let mut plan = Map::new();
-        plan.insert("children".into(), Value::Array(steps));
-        plan.insert("unchangedChildren".into(), json!(self.plan.unchanged));
+        plan.insert(children.into(), Value::Array(steps));
+        plan.insert(
+            (if self.decorator {
+                "unchangedAttachments"
+            } else {
+                "unchangedChildren"
+            })
+            .into(),
+            json!(self.plan.unchanged),
+        );
+        if let Some((before, after)) = &self.metadata_change {
+            plan.insert(
+                "object".into(),
+                json!({"action": "update", "diff": linediff::diff(&yaml(before), &yaml(after))}),
+            );
+        }
         if !self.manages_children {
             plan.insert("childrenManaged".into(), Value::Bool(false));
         }
@@ -129,7 +162,10 @@ impl Report {
             plan.insert("finalizer".into(), json!("remove"));
         }
         let mut root = Map::new();
-        root.insert("parent".into(), json!(self.parent));
+        root.insert(
+            (if self.decorator { "object" } else { "parent" }).into(),
+            json!(self.parent),
+        );
         root.insert("hook".into(), json!(self.hook));
         root.insert("desired".into(), Value::Object(desired));
         if !self.refused.is_empty() {
@@ -190,6 +226,10 @@ impl Report {
         }
         if self.plan.unchanged > 0 {
             out.push_str(&format!("unchanged: {} children\n", self.plan.unchanged));
+        }
+        if let Some((before, after)) = &self.metadata_change {
+            out.push_str("update object\n");
+            out.push_str(&linediff::diff(&yaml(before), &yaml(after)));
         }
         if self.status_changes {
             out.push_str("update status\n");
