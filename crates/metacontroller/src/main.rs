@@ -14,6 +14,7 @@
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
 
+mod fault_injection;
 mod goflags;
 mod leader;
 mod listen;
@@ -97,6 +98,8 @@ struct DevArgs {
     /// (in memory when absent).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    faults: fault_injection::FaultInjectionArgs,
     #[command(flatten)]
     engine: EngineArgs,
 }
@@ -416,12 +419,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 async fn dev(args: DevArgs) -> anyhow::Result<()> {
     // Validate the engine flags before starting anything.
     args.engine.engine_config()?;
-    let config = metacontroller_apiserver::Config {
+    let mut config = metacontroller_apiserver::Config {
         bind: SocketAddr::new(args.address, args.port),
         tls: args.tls,
         data_dir: args.data_dir.clone(),
         ..Default::default()
     };
+    args.faults.configure(&mut config);
     let server = metacontroller_apiserver::ApiServer::start(config)
         .await
         .context("starting the embedded API server")?;
@@ -443,6 +447,9 @@ async fn dev(args: DevArgs) -> anyhow::Result<()> {
         &rest_metrics,
     )?;
     install_crds(&client).await?;
+    if let Some(usage) = args.faults.usage(&server.url()) {
+        eprintln!("{usage}");
+    }
     println!("export KUBECONFIG={}", path.display());
 
     let cancel = CancellationToken::new();
