@@ -102,4 +102,5 @@ cargo test --locked -p metacontroller-testbed -- --test-threads 2
 cargo test --locked -p metacontroller --test examples
 cargo test --locked -p metacontroller --test leader_election
 cargo test --locked -p metacontroller --test metrics
+cargo test --locked -p metacontroller --test process_faults
 cargo test --locked -p metacontroller-bench --test quick

@@ -8,6 +8,15 @@
 //!   default 1), `Conflict`, `InternalError`, `Unavailable`; `verb`,
 //!   `resource` (the counter form: `pods`, `deployments.apps`,
 //!   `widgets.example.com/status`) and `times` are optional.
+//!   Instead of `kind`, `kinds` (a list of the same names) answers each
+//!   faulted request with one of them, picked at random. `fraction` (0.0 to
+//!   1.0) applies the rule to that share of the matching requests only,
+//!   picked by a generator seeded with `seed` (default 1), so that the same
+//!   rule gives the same sequence of answers in every run:
+//!   `{"kinds": ["Conflict", "TooManyRequests", "InternalError"],
+//!   "verb": "create", "fraction": 0.5, "seed": 7}` fails half of all
+//!   creates with 409, 429 or 500. With `times`, it counts the requests
+//!   the rule was applied to.
 //! - `DELETE /admin/faults` removes every rule.
 //! - `POST /admin/close-watches` ends every open watch stream.
 //! - `POST /admin/compact` forgets watch history up to the current
@@ -47,17 +56,50 @@ fn respond(code: u16, v: &Value) -> Response {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct FaultRule {
-    kind: String,
+    kind: Option<String>,
+    kinds: Option<Vec<String>>,
     verb: Option<String>,
     resource: Option<String>,
     times: Option<u64>,
+    fraction: Option<f64>,
+    seed: Option<u64>,
     latency_millis: Option<u64>,
     retry_after_seconds: Option<u64>,
 }
 
 impl FaultRule {
     fn into_fault(self) -> Result<Fault, String> {
-        let kind = match self.kind.as_str() {
+        let kind = match (&self.kind, &self.kinds) {
+            (Some(kind), None) => self.kind(kind)?,
+            (None, Some(kinds)) if !kinds.is_empty() => FaultKind::AnyOf(
+                kinds
+                    .iter()
+                    .map(|k| self.kind(k))
+                    .collect::<Result<_, _>>()?,
+            ),
+            (None, Some(_)) => return Err("kinds must not be empty".into()),
+            _ => return Err("give either kind or kinds".into()),
+        };
+        if let Some(f) = self.fraction
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(format!("fraction {f} is not between 0 and 1"));
+        }
+        let mut fault = Fault::new(kind);
+        fault.verb = self.verb;
+        fault.resource = self.resource;
+        fault.times = self.times;
+        if let Some(f) = self.fraction {
+            fault = fault.fraction(f);
+        }
+        if let Some(seed) = self.seed {
+            fault = fault.seed(seed);
+        }
+        Ok(fault)
+    }
+
+    fn kind(&self, name: &str) -> Result<FaultKind, String> {
+        Ok(match name {
             "Latency" => FaultKind::Latency(Duration::from_millis(
                 self.latency_millis
                     .ok_or("a Latency rule needs latencyMillis")?,
@@ -73,12 +115,6 @@ impl FaultRule {
                     "unknown fault kind {other:?}: expected Latency, TooManyRequests, Conflict, InternalError or Unavailable"
                 ));
             }
-        };
-        Ok(Fault {
-            verb: self.verb,
-            resource: self.resource,
-            kind,
-            times: self.times,
         })
     }
 }
@@ -94,6 +130,8 @@ async fn add_fault(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
                 "verb": fault.verb,
                 "resource": fault.resource,
                 "times": fault.times,
+                "fraction": fault.fraction,
+                "seed": fault.seed,
             });
             shared.faults.add(fault);
             respond(201, &echo)

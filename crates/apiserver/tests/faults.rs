@@ -413,3 +413,64 @@ async fn the_admin_endpoints_are_off_by_default() {
     let cms: Api<ConfigMap> = Api::namespaced(kube_client(&server, false).await, "default");
     cms.list(&Default::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn the_admin_endpoints_fail_a_seeded_fraction_with_mixed_kinds() {
+    let server = server(true).await;
+    let base = server.url();
+    let http = reqwest::Client::new();
+    let cms: Api<ConfigMap> = Api::namespaced(kube_client(&server, false).await, "default");
+    cms.create(&PostParams::default(), &cm("x")).await.unwrap();
+    let rule = json!({"kinds": ["Conflict", "InternalError"], "verb": "get",
+                      "resource": "configmaps", "fraction": 0.5, "seed": 3});
+    let add = |rule: Value| {
+        let http = http.clone();
+        let url = format!("{base}/admin/faults");
+        async move { http.post(url).json(&rule).send().await.unwrap() }
+    };
+    // The codes of 200 GETs under a fresh copy of the rule.
+    let run = || async {
+        assert_eq!(
+            http.delete(format!("{base}/admin/faults"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        let r = add(rule.clone()).await;
+        assert_eq!(r.status(), 201);
+        let echo: Value = r.json().await.unwrap();
+        assert_eq!(
+            (echo["fraction"].clone(), echo["seed"].clone()),
+            (json!(0.5), json!(3))
+        );
+        let mut codes = Vec::new();
+        for _ in 0..200 {
+            codes.push(match cms.get("x").await {
+                Ok(_) => 200,
+                Err(e) => api_error(Err::<(), _>(e)).0,
+            });
+        }
+        codes
+    };
+    let first = run().await;
+    let count = |code| first.iter().filter(|c| **c == code).count();
+    assert!((70..=130).contains(&(200 - count(200))), "{first:?}");
+    assert!(count(409) > 20 && count(500) > 20, "{first:?}");
+    // Repeatable: the same rule again gives the same answers.
+    assert_eq!(run().await, first);
+    // Other verbs are untouched.
+    cms.create(&PostParams::default(), &cm("y")).await.unwrap();
+
+    for bad in [
+        json!({"kind": "Conflict", "fraction": 1.5}),
+        json!({"kind": "Conflict", "kinds": ["Conflict"]}),
+        json!({"kinds": []}),
+        json!({"kinds": ["Conflict", "Explode"]}),
+        json!({"fraction": 0.5}),
+    ] {
+        let r = add(bad.clone()).await;
+        assert_eq!(r.status(), 400, "{bad}");
+    }
+}

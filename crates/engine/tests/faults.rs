@@ -31,14 +31,35 @@ use metacontroller_apiserver::{Fault, FaultKind};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 
-/// Parents converged before the fault.
+/// Parents converged before the fault (times [`scale`]).
 const BEFORE: usize = 10;
-/// Parents created while the fault lasts.
+/// Parents created while the fault lasts (times [`scale`]).
 const DURING: usize = 5;
 /// Children each parent starts with.
 const CHILDREN: u64 = 3;
-/// How long each fault lasts.
+/// The counter form of the parents' status subresource.
+const PARENT_STATUS: &str = "faultparents.test.metacontroller.io/status";
+/// How long each fault lasts (times [`scale`]).
 const FAULT_LASTS: Duration = Duration::from_secs(4);
+
+/// 5 in soak mode (`MC_FAULT_SOAK` set to anything but `0` or empty), else 1.
+fn scale() -> usize {
+    let soak = std::env::var("MC_FAULT_SOAK").is_ok_and(|v| !v.is_empty() && v != "0");
+    if soak { 5 } else { 1 }
+}
+
+fn before() -> usize {
+    BEFORE * scale()
+}
+
+fn during() -> usize {
+    DURING * scale()
+}
+
+/// How long the parents get to converge.
+fn converge_limit() -> Duration {
+    timeout() * scale() as u32
+}
 
 /// How the hook behaves.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -72,6 +93,12 @@ enum Api {
     WatchCuts,
     /// History compacted and watches closed: every resume gets 410 Gone.
     Gone,
+    /// Half of all writes of children and parents answered 409, 429 or
+    /// 500 (a seeded random mix), and every watch stream closed, repeatedly.
+    Mixed,
+    /// Every write of a parent's status answered 409, so that the writer's
+    /// conflict retries run out: the sync must be retried, not taken for done.
+    StatusConflicts,
 }
 
 /// The desired children of a parent: `<parent>-<i>` for i < spec.children.
@@ -81,7 +108,10 @@ fn desired(parent: &Value) -> Vec<String> {
     (0..n).map(|i| format!("{name}-{i}")).collect()
 }
 
-fn hook_reply(req: &Value) -> Reply {
+/// The status the hook last answered, by parent name.
+type Answered = Arc<Mutex<BTreeMap<String, Value>>>;
+
+fn hook_reply(req: &Value, answered: &Answered) -> Reply {
     let parent = &req["parent"];
     let labels = json!({"fault-suite": "child", "parent": parent["metadata"]["name"]});
     let children: Vec<Value> = desired(parent)
@@ -91,7 +121,11 @@ fn hook_reply(req: &Value) -> Reply {
     let observed = req["children"]["ConfigMap.v1"]
         .as_object()
         .map_or(0, |m| m.len());
-    Reply::Json(json!({"status": {"ready": observed}, "children": children}))
+    let status = json!({"ready": observed, "wanted": children.len()});
+    if let Some(name) = parent["metadata"]["name"].as_str() {
+        answered.lock().insert(name.to_owned(), status.clone());
+    }
+    Reply::Json(json!({"status": status, "children": children}))
 }
 
 /// A fault to inject.
@@ -111,6 +145,7 @@ struct World {
     namespace: String,
     mode: Arc<Mutex<Hook>>,
     calls: Arc<Mutex<u64>>,
+    answered: Answered,
     hook: Mutex<Option<HookServer>>,
     hook_addr: std::net::SocketAddr,
 }
@@ -119,10 +154,12 @@ struct World {
 fn hook_handler(
     mode: Arc<Mutex<Hook>>,
     calls: Arc<Mutex<u64>>,
+    answered: Answered,
 ) -> impl Fn(&Value) -> Reply + Send + Sync + 'static {
     move |req| {
         let mut calls = calls.lock();
         *calls += 1;
+        let hook_reply = |req| hook_reply(req, &answered);
         match *mode.lock() {
             Hook::Healthy => hook_reply(req),
             Hook::Error => Reply::Status(500, "hook failed: database unavailable".into()),
@@ -146,7 +183,9 @@ impl World {
             .await;
         let mode = Arc::new(Mutex::new(Hook::Healthy));
         let calls = Arc::new(Mutex::new(0u64));
-        let hook = HookServer::start(hook_handler(mode.clone(), calls.clone())).await;
+        let answered = Answered::default();
+        let hook =
+            HookServer::start(hook_handler(mode.clone(), calls.clone(), answered.clone())).await;
         let mut cc =
             composite_controller("faults", &parents, &[("v1", "configmaps", None)], &hook.url);
         cc["spec"]["hooks"]["sync"]["webhook"]["timeout"] = json!("1s");
@@ -157,13 +196,14 @@ impl World {
             namespace,
             mode,
             calls,
+            answered,
             hook_addr: hook.addr,
             hook: Mutex::new(Some(hook)),
         };
-        for i in 0..BEFORE {
+        for i in 0..before() {
             world.create_parent(i).await;
         }
-        world.converged(Instant::now() + timeout()).await;
+        world.converged(Instant::now() + converge_limit()).await;
         world
     }
 
@@ -204,10 +244,24 @@ impl World {
                     Api::Throttled => FaultKind::TooManyRequests {
                         retry_after_seconds: 1,
                     },
+                    Api::Mixed => {
+                        self.inject_mixed();
+                        return;
+                    }
+                    Api::StatusConflicts => {
+                        for verb in ["update", "patch"] {
+                            self.server().faults().add(
+                                Fault::new(FaultKind::Conflict)
+                                    .verb(verb)
+                                    .resource(PARENT_STATUS),
+                            );
+                        }
+                        return;
+                    }
                     Api::WatchCuts | Api::Gone => return,
                 };
                 for verb in ["create", "update", "patch", "delete"] {
-                    for resource in ["configmaps", "faultparents.test.metacontroller.io/status"] {
+                    for resource in ["configmaps", PARENT_STATUS] {
                         self.server().faults().add(
                             Fault::new(kind.clone())
                                 .verb(verb)
@@ -220,10 +274,34 @@ impl World {
         }
     }
 
+    /// Half of the writes of children and parents' status fail with 409,
+    /// 429 or 500, each rule with its own seed (so the runs repeat).
+    fn inject_mixed(&self) {
+        let mut seed = 0;
+        for verb in ["create", "update", "patch", "delete"] {
+            for resource in ["configmaps", PARENT_STATUS] {
+                seed += 1;
+                self.server().faults().add(
+                    Fault::new(FaultKind::AnyOf(vec![
+                        FaultKind::Conflict,
+                        FaultKind::TooManyRequests {
+                            retry_after_seconds: 1,
+                        },
+                        FaultKind::InternalError,
+                    ]))
+                    .verb(verb)
+                    .resource(resource)
+                    .fraction(0.5)
+                    .seed(seed),
+                );
+            }
+        }
+    }
+
     /// Called every 500 ms while the fault lasts.
     fn tick(&self, scenario: Scenario) {
         match scenario {
-            Scenario::Api(Api::WatchCuts) => self.server().close_watches(),
+            Scenario::Api(Api::WatchCuts | Api::Mixed) => self.server().close_watches(),
             Scenario::Api(Api::Gone) => {
                 self.server().compact();
                 self.server().close_watches();
@@ -242,7 +320,7 @@ impl World {
                     .expect("the hook's port again");
                 *self.hook.lock() = Some(HookServer::start_on(
                     listener,
-                    hook_handler(self.mode.clone(), self.calls.clone()),
+                    hook_handler(self.mode.clone(), self.calls.clone(), self.answered.clone()),
                 ));
             }
             Scenario::Api(_) => self.server().faults().clear(),
@@ -286,8 +364,15 @@ impl World {
             let want = desired(&p);
             let owned = children.values().filter(|(_, owner)| owner == uid).count();
             let complete = want.iter().all(|n| children.contains_key(n));
-            let status_ok = p["status"]["ready"].as_u64() == Some(want.len() as u64)
-                && p["status"]["observedGeneration"] == p["metadata"]["generation"];
+            let name = p["metadata"]["name"].as_str().unwrap_or_default();
+            // The status the hook last answered, as the controller must
+            // have written it, and the answer of a hook that saw every child.
+            let mut answered = self.answered.lock().get(name).cloned();
+            if let Some(status) = answered.as_mut() {
+                status["observedGeneration"] = p["metadata"]["generation"].clone();
+            }
+            let status_ok = answered.as_ref() == Some(&p["status"])
+                && p["status"]["ready"].as_u64() == Some(want.len() as u64);
             if !(complete && owned == want.len() && status_ok) {
                 out.push(
                     p["metadata"]["name"]
@@ -315,10 +400,10 @@ impl World {
     /// Changes the world while the fault lasts: new parents, parents that
     /// want one more child, and a child deleted by hand.
     async fn change(&self) -> String {
-        for i in BEFORE..BEFORE + DURING {
+        for i in before()..before() + during() {
             self.create_parent(i).await;
         }
-        for i in 0..5 {
+        for i in 0..5 * scale() {
             self.h
                 .merge_patch(
                     &self.parents,
@@ -375,7 +460,7 @@ async fn measure(name: &str, world: &World, scenario: Scenario) -> Figures {
     let before = world.children().await;
     world.inject(scenario).await;
     let deleted_by_hand = world.change().await;
-    let until = Instant::now() + FAULT_LASTS;
+    let until = Instant::now() + FAULT_LASTS * scale() as u32;
     while Instant::now() < until {
         world.tick(scenario);
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -385,7 +470,7 @@ async fn measure(name: &str, world: &World, scenario: Scenario) -> Figures {
     let during = world.children().await;
     world.lift(scenario).await;
     let lifted = Instant::now();
-    let unconverged = world.converged(lifted + timeout()).await;
+    let unconverged = world.converged(lifted + converge_limit()).await;
     let recovery = lifted.elapsed();
     let after = world.children().await;
 
@@ -484,4 +569,14 @@ async fn api_watch_cuts() {
 #[tokio::test]
 async fn api_gone() {
     run("api-410", Scenario::Api(Api::Gone)).await;
+}
+
+#[tokio::test]
+async fn api_mixed_half_of_writes() {
+    run("api-half-mixed", Scenario::Api(Api::Mixed)).await;
+}
+
+#[tokio::test]
+async fn api_status_conflicts_outlast_retries() {
+    run("api-409-status", Scenario::Api(Api::StatusConflicts)).await;
 }

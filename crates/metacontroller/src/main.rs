@@ -15,6 +15,7 @@
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
 
 mod dev;
+mod fault_injection;
 mod goflags;
 mod leader;
 mod listen;

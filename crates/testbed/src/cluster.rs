@@ -8,7 +8,9 @@
 //! kube-controller-manager, and waits until the controller manager has done
 //! work (the `default` ServiceAccount exists). Dropping the cluster, or
 //! [`RealCluster::stop`], ends the three processes; so does the death of this
-//! process (see [`crate::process`]).
+//! process (see [`crate::process`]). [`RealCluster::restart_apiserver`]
+//! stops kube-apiserver and starts it again with the same flags and port,
+//! as a control-plane upgrade or a crash would, while etcd keeps the data.
 //!
 //! The controller manager runs the controllers a CompositeController's world
 //! depends on without nodes: the garbage collector, namespace lifecycle,
@@ -56,7 +58,19 @@ pub struct RealCluster {
     _temp: Option<tempfile::TempDir>,
     // Stopped in reverse order of start: controller manager, API server, etcd.
     processes: Vec<Supervised>,
+    apiserver: ApiServerCommand,
 }
+
+/// How kube-apiserver was started, to start it again.
+struct ApiServerCommand {
+    program: PathBuf,
+    args: Vec<String>,
+    port: u16,
+    log: PathBuf,
+}
+
+/// Where kube-apiserver is in `processes`.
+const APISERVER: usize = 1;
 
 fn free_port() -> Result<u16, Error> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Start(format!("port: {e}")))?;
@@ -216,14 +230,13 @@ impl RealCluster {
             "--v=1".into(),
         ];
         api_args.extend(options.apiserver_flags.iter().cloned());
-        let apiserver = Supervised::spawn(
-            "kube-apiserver",
-            &bins.kube_apiserver(),
-            &api_args,
-            &file("kube-apiserver.log"),
-            Duration::from_secs(10),
-        )?;
-        processes.push(apiserver);
+        let apiserver_command = ApiServerCommand {
+            program: bins.kube_apiserver(),
+            args: api_args,
+            port: api_port,
+            log: file("kube-apiserver.log"),
+        };
+        processes.push(apiserver_command.spawn()?);
 
         let admin_kubeconfig = kubeconfig(
             &url,
@@ -286,6 +299,7 @@ impl RealCluster {
             dir,
             _temp: temp,
             processes,
+            apiserver: apiserver_command,
         })
     }
 
@@ -332,6 +346,38 @@ impl RealCluster {
             .collect()
     }
 
+    /// Stops kube-apiserver (SIGTERM, SIGKILL after its grace period) and
+    /// waits for it to exit; clients get connection errors until
+    /// [`RealCluster::start_apiserver`].
+    pub fn stop_apiserver(&mut self) {
+        if let Some(p) = self.processes.get_mut(APISERVER) {
+            p.stop();
+        }
+    }
+
+    /// Starts kube-apiserver again with the same flags and port, and waits
+    /// until its `/readyz` answers `ok`. The log is appended to.
+    pub async fn start_apiserver(&mut self) -> Result<(), Error> {
+        if self.processes.len() <= APISERVER {
+            return Err(Error::Start("the cluster is stopped".into()));
+        }
+        if self.processes[APISERVER].exited().is_none() {
+            return Err(Error::Start("kube-apiserver is running".into()));
+        }
+        self.processes[APISERVER] = self.apiserver.spawn()?;
+        let client = self.client().await?;
+        let p = &mut self.processes[APISERVER];
+        wait_tcp(p, self.apiserver.port).await?;
+        wait_ready(&client, p).await
+    }
+
+    /// Stops kube-apiserver and starts it again (see
+    /// [`RealCluster::stop_apiserver`]).
+    pub async fn restart_apiserver(&mut self) -> Result<(), Error> {
+        self.stop_apiserver();
+        self.start_apiserver().await
+    }
+
     /// Stops every component, newest first, and waits for them.
     pub fn stop(&mut self) {
         while let Some(mut p) = self.processes.pop() {
@@ -343,6 +389,18 @@ impl RealCluster {
 impl Drop for RealCluster {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+impl ApiServerCommand {
+    fn spawn(&self) -> Result<Supervised, Error> {
+        Supervised::spawn(
+            "kube-apiserver",
+            &self.program,
+            &self.args,
+            &self.log,
+            Duration::from_secs(10),
+        )
     }
 }
 

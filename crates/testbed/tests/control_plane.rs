@@ -242,3 +242,48 @@ async fn a_killed_starter_leaves_nothing_behind() {
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_apiserver_keeps_its_port_and_data() {
+    if !real_only() {
+        return;
+    }
+    let mut cluster = RealCluster::start().await.expect("start");
+    let client = cluster.client().await.unwrap();
+    let cms: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &configmaps());
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kept"}, "data": {"k": "v"}});
+    let created = cms
+        .create(&PostParams::default(), &serde_json::from_value(cm).unwrap())
+        .await
+        .unwrap();
+    let url = cluster.url().to_owned();
+    let before = pids_of(cluster.dir());
+
+    cluster.stop_apiserver();
+    assert!(
+        cms.get("kept").await.is_err(),
+        "the API server answers while stopped"
+    );
+    let down = pids_of(cluster.dir());
+    assert_eq!(down.len(), before.len() - 1, "{before:?} -> {down:?}");
+
+    let started = Instant::now();
+    cluster.start_apiserver().await.expect("start again");
+    eprintln!("kube-apiserver ready again in {:?}", started.elapsed());
+    assert_eq!(cluster.url(), url);
+    // The client made before the restart reconnects and finds the object.
+    let kept = cms.get("kept").await.unwrap();
+    assert_eq!(kept.metadata.uid, created.metadata.uid);
+    assert_eq!(pids_of(cluster.dir()).len(), before.len());
+    assert!(
+        cluster.start_apiserver().await.is_err(),
+        "a second kube-apiserver was started"
+    );
+
+    cluster.restart_apiserver().await.expect("restart");
+    assert_eq!(
+        cms.get("kept").await.unwrap().metadata.uid,
+        created.metadata.uid
+    );
+    assert!(cluster.dead_components().is_empty());
+}

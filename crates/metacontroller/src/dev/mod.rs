@@ -68,6 +68,8 @@ pub struct DevArgs {
     #[arg(long, default_value = "60s", value_parser = go_duration)]
     pub wait_timeout: Duration,
     #[command(flatten)]
+    pub faults: crate::fault_injection::FaultInjectionArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
 }
 
@@ -135,17 +137,21 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     let mut summary = Summary::default();
 
     // 1. The embedded API server.
-    let config = metacontroller_apiserver::Config {
+    let mut config = metacontroller_apiserver::Config {
         bind: SocketAddr::new(args.address, args.port),
         tls: args.tls,
         data_dir: args.data_dir.clone(),
         ..Default::default()
     };
+    args.faults.configure(&mut config);
     let server = metacontroller_apiserver::ApiServer::start(config)
         .await
         .context("starting the embedded API server")?;
     tracing::info!(url = %server.url(), "embedded API server listening");
     summary.add("API server", server.url());
+    if let Some(usage) = args.faults.usage(&server.url()) {
+        eprintln!("{usage}");
+    }
 
     // 2. Every other port.
     let endpoints = Endpoints::bind(&args.engine).await?;

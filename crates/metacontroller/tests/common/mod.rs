@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod cdp;
+pub mod fault_hook;
+pub mod fault_world;
 pub mod hook;
 pub mod instance;
 pub mod kubectl;
