@@ -122,7 +122,7 @@ async fn wait_greeting(pods: &Api<Pod>, want: &str, dev: &Dev) {
 
 fn wait_for_line(dev: &Dev, line: &str) {
     let start = Instant::now();
-    while !dev.stdout().lines().any(|l| l.contains(line)) {
+    while !dev.stderr().lines().any(|l| l.contains(line)) {
         assert!(
             start.elapsed() < TIMEOUT,
             "no {line:?} within {TIMEOUT:?}\nstdout:\n{}\nstderr:\n{}",
@@ -181,14 +181,15 @@ async fn dev_folder_comes_up_and_follows_edits() {
         format!("export KUBECONFIG={}", kubeconfig.display())
     );
     eprintln!("ready after {:?}", started.elapsed());
-    let out = dev.stdout();
-    assert!(
-        out.lines()
-            .last()
-            .unwrap()
-            .starts_with("export KUBECONFIG="),
-        "the export line comes last:\n{out}"
+    // stdout carries the export line alone; what runs where is on stderr.
+    let stdout = dev.stdout();
+    assert_eq!(
+        stdout.trim(),
+        format!("export KUBECONFIG={}", kubeconfig.display()),
+        "stdout:\n{stdout}"
     );
+    let out = dev.stderr();
+    assert!(out.contains("metacontroller dev is ready:"), "{out}");
     for (label, path) in [("metrics", "/metrics"), ("health", "/healthz")] {
         let url = summary_value(&out, label);
         assert!(url.starts_with("http://127.0.0.1:"), "{label}: {url}");

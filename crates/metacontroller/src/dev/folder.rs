@@ -101,8 +101,8 @@ impl Folder {
             let restarted = self.hooks.restart_changed().await;
             for outcome in &restarted {
                 match outcome {
-                    Ok(name) => println!("restarted hook {name}"),
-                    Err(err) => println!("hook failed: {err}"),
+                    Ok(name) => eprintln!("restarted hook {name}"),
+                    Err(err) => eprintln!("hook failed: {err}"),
                 }
             }
             if !restarted.is_empty() {
@@ -110,8 +110,8 @@ impl Folder {
             }
             if self.manifest_stamp() != self.stamp {
                 match self.apply().await {
-                    Ok(applied) => println!("re-applied {}", applied.join(", ")),
-                    Err(err) => println!("re-apply failed: {err:#}"),
+                    Ok(applied) => eprintln!("re-applied {}", applied.join(", ")),
+                    Err(err) => eprintln!("re-apply failed: {err:#}"),
                 }
             }
         }

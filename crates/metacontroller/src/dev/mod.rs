@@ -106,7 +106,7 @@ impl Summary {
     fn print(&self) {
         let width = self.lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
         for (label, value) in &self.lines {
-            println!("  {label:width$}  {value}");
+            eprintln!("  {label:width$}  {value}");
         }
     }
 }
@@ -188,7 +188,9 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
     write_kubeconfig(&server, &kubeconfig_path)?;
     instance.set_ready()?;
     summary.add("kubeconfig", kubeconfig_path.display().to_string());
-    println!("metacontroller dev is ready:");
+    // What runs where goes to stderr; stdout carries only the export line,
+    // so scripts can read it (or `eval` it) as before.
+    eprintln!("metacontroller dev is ready:");
     summary.print();
     println!("{}", export_line(&kubeconfig_path));
 
