@@ -15,6 +15,9 @@
 //! - SIGTERM stops everything, the hook included.
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::repo_root;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -26,10 +29,6 @@ use kube::Api;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
 const BIN: &str = env!("CARGO_BIN_EXE_metacontroller");
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// The running `dev`, killed if the test fails.
 struct Dev {

@@ -22,6 +22,9 @@
 //! test is skipped, unless `MC_REQUIRE_KUBECTL` is set.
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::{configured_kubectl, repo_root, which};
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -39,32 +42,6 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(900);
 const REAL_EXAMPLE_TIMEOUT: &str = "120";
 /// Lines of output shown for a failed example.
 const TAIL_LINES: usize = 40;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    })
-}
-
-/// The kubectl the scripts use: `MC_KUBECTLS` (':'-separated, first entry),
-/// else `kubectl` on `PATH`.
-fn kubectl() -> Option<PathBuf> {
-    if let Ok(list) = std::env::var("MC_KUBECTLS")
-        && let Some(first) = list.split(':').find(|s| !s.is_empty())
-    {
-        return Some(PathBuf::from(first));
-    }
-    which("kubectl")
-}
 
 /// `(name, script)` for every `examples/<name>/test.sh`, sorted by name and
 /// filtered by `MC_EXAMPLES` when set.
@@ -231,7 +208,7 @@ fn run_example(root: &Path, setup: &Setup, logs: &Path, name: &str, script: &Pat
 #[test]
 fn examples() {
     let required = std::env::var_os("MC_REQUIRE_KUBECTL").is_some();
-    let Some(kubectl) = kubectl() else {
+    let Some(kubectl) = configured_kubectl() else {
         assert!(!required, "no kubectl found but MC_REQUIRE_KUBECTL is set");
         eprintln!("kubectl not found: skipping the examples");
         return;

@@ -11,18 +11,14 @@
 //! target instead (a static binary built outside, nothing pulled).
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::repo_root;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
 
 fn docker(args: &[&str]) -> Output {
     Command::new("docker")

@@ -21,6 +21,7 @@
 
 mod common;
 
+use common::paths::repo_root;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -32,13 +33,6 @@ use common::things::{create_parent, install, wait_synced};
 use common::wait_for;
 use metacontroller_testbed::RealCluster;
 use serde_json::Value;
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
 
 /// Every document of a YAML stream, as JSON.
 fn documents(yaml: &str) -> Vec<Value> {

@@ -9,6 +9,9 @@
 //!    lists both paths; a bad `seconds` gets 400.
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::free_port;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
@@ -19,15 +22,6 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ObjectMeta, PostParams};
 use pprof::protos::{Message, Profile};
-
-/// A free loopback port for the profiling endpoint.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Kills the `metacontroller dev` process when the test ends.
 struct Dev(Child);

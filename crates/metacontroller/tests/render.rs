@@ -26,6 +26,9 @@
 //! `MC_REQUIRE_KUBECTL` is set).
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::{configured_kubectl, free_port, repo_root, which};
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -37,28 +40,10 @@ use serde_json::Value;
 const LAST_APPLIED: &str = "metacontroller.k8s.io/last-applied-configuration";
 const WAIT: Duration = Duration::from_secs(60);
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("repository root")
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    })
-}
-
 /// kubectl (first entry of `MC_KUBECTLS`, else on `PATH`), or `None` when
 /// the tests that need it should be skipped.
 fn kubectl() -> Option<PathBuf> {
-    let found = std::env::var("MC_KUBECTLS")
-        .ok()
-        .and_then(|l| l.split(':').find(|s| !s.is_empty()).map(PathBuf::from))
-        .or_else(|| which("kubectl"));
+    let found = configured_kubectl();
     let found = found.filter(|_| which("python3").is_some());
     if found.is_none() {
         assert!(
@@ -68,14 +53,6 @@ fn kubectl() -> Option<PathBuf> {
         eprintln!("skipped: kubectl or python3 not found");
     }
     found
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A child process killed when dropped.

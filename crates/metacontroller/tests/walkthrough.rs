@@ -15,6 +15,9 @@
 //! `MC_REQUIRE_KUBECTL` is set.
 #![cfg(unix)]
 
+mod common;
+
+use common::paths::{repo_root, which};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -22,13 +25,6 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_metacontroller");
 const SCRIPT_TIMEOUT: Duration = Duration::from_secs(240);
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 /// The ```sh blocks of the README section whose heading starts with
 /// `## Walk-through`.
@@ -71,14 +67,6 @@ fn count_commands(script: &str) -> usize {
         continued = trimmed.ends_with('\\');
     }
     count
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|path| path.is_file())
-    })
 }
 
 fn kubectl() -> Option<PathBuf> {

@@ -15,8 +15,8 @@ use metacontroller_selectors::Selector;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{Catalog, RenderError};
-use crate::children::{self, ChildError, ChildGroup, Children};
+use super::{Catalog, RenderError, group};
+use crate::children::{self, ChildGroup, Children};
 use crate::composite::filter::child_selector;
 use crate::composite::hook::HookRequest;
 use crate::composite::prepare::prepare_child;
@@ -26,7 +26,6 @@ use crate::hosted::Finalizer;
 use crate::hosted::desired;
 use crate::hosted::exchange::normalize;
 use crate::object;
-use crate::ownership;
 
 /// A declared child type.
 #[derive(Clone, Debug)]
@@ -304,27 +303,8 @@ impl CompositeRender {
         let checked = desired::check(parent, answer_children, "child", |child| {
             prepare_child(child, parent, generate, selector)
         })?;
-        let mut grouped: Children<Value> = Children::new();
-        let mut refused = Vec::new();
         let rules = self.children.iter().map(|c| (&c.info, c.method));
-        for (api_version, kind, obj) in checked {
-            let found = catalog.get_by_kind(&api_version, &kind).cloned();
-            match ownership::decide(rules.clone(), found, parent, &obj, "child") {
-                Ok((info, method)) => {
-                    grouped
-                        .entry(type_key(&kind, &api_version))
-                        .or_insert_with(|| ChildGroup {
-                            resource: info,
-                            method,
-                            objects: BTreeMap::new(),
-                        })
-                        .objects
-                        .insert(object::key(&obj), obj);
-                }
-                Err(err) => refused.push(ChildError::from(err).to_string()),
-            }
-        }
-        Ok((grouped, refused))
+        Ok(group::by_type(checked, rules, parent, "child", catalog))
     }
 
     /// Whether the sync manages children of `parent` (a parent being

@@ -15,8 +15,8 @@ use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use super::composite::{decode, encode, related_objects};
-use super::{Catalog, RelatedObjects, RenderError};
-use crate::children::{self, ChildError, ChildGroup, Children};
+use super::{Catalog, RelatedObjects, RenderError, group};
+use crate::children::{self, ChildGroup, Children};
 use crate::customize::CustomizeRequest;
 use crate::decorator::controller::target_selectors;
 use crate::decorator::sync::{HookRequest, stamp_attachment, target_change};
@@ -25,7 +25,6 @@ use crate::hosted::Finalizer;
 use crate::hosted::desired;
 use crate::hosted::exchange::normalize;
 use crate::object;
-use crate::ownership;
 
 /// A `resources[]` rule.
 struct TargetType {
@@ -299,27 +298,14 @@ impl DecoratorRender {
         let checked = desired::check(target, answer_attachments, "attachment", |a| {
             stamp_attachment(a, &self.name)
         })?;
-        let mut grouped: Children<Value> = Children::new();
-        let mut refused = Vec::new();
         let rules = self.attachments.iter().map(|a| (&a.info, a.method));
-        for (api_version, kind, obj) in checked {
-            let found = catalog.get_by_kind(&api_version, &kind).cloned();
-            match ownership::decide(rules.clone(), found, target, &obj, "attachment") {
-                Ok((info, method)) => {
-                    grouped
-                        .entry(type_key(&kind, &api_version))
-                        .or_insert_with(|| ChildGroup {
-                            resource: info,
-                            method,
-                            objects: Default::default(),
-                        })
-                        .objects
-                        .insert(object::key(&obj), obj);
-                }
-                Err(err) => refused.push(ChildError::from(err).to_string()),
-            }
-        }
-        Ok((grouped, refused))
+        Ok(group::by_type(
+            checked,
+            rules,
+            target,
+            "attachment",
+            catalog,
+        ))
     }
 
     /// Whether the sync manages attachments of `target`.

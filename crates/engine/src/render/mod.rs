@@ -25,6 +25,7 @@ mod catalog;
 mod composite;
 mod decorator;
 mod error;
+mod group;
 mod plan;
 
 pub use catalog::Catalog;

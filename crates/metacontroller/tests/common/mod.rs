@@ -9,6 +9,7 @@ pub mod fault_world;
 pub mod hook;
 pub mod instance;
 pub mod kubectl;
+pub mod paths;
 pub mod proxy;
 pub mod things;
 
