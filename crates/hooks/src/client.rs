@@ -10,7 +10,7 @@ use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, ETAG, HeaderValue, IF_NONE_MA
 
 use crate::diagnostics::{
     BODY_TARGET, HEADERS_TARGET, authorization_secrets, error_chain, is_tls_error, redact_secrets,
-    redact_url, show_headers,
+    redact_url, show_headers, url_secrets,
 };
 use crate::endpoint::DEFAULT_TIMEOUT;
 use crate::error::body_for_error;
@@ -94,10 +94,14 @@ impl HookClient {
             });
         }
 
-        let secrets = authorization
+        let mut secrets = authorization
             .as_ref()
             .map(|secret| authorization_secrets(secret.expose_secret()))
             .unwrap_or_default();
+        secrets.extend(url_secrets(&url));
+        // Longest first, so that a secret inside another is not cut apart.
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
         let authorization = authorization
             .map(|secret| {
                 HeaderValue::from_str(secret.expose_secret())

@@ -105,14 +105,49 @@ pub(crate) fn redact_url(url: &str) -> String {
 
 /// `text` with every occurrence of each of `secrets` replaced by
 /// `<redacted>` (empty secrets are ignored).
+///
+/// URLs inside `text` lose their user info and query values as in
+/// [`redact_url`]: a request body carries the controller object, and with it
+/// the URLs of all its hooks, not only the one being called.
 pub(crate) fn redact_secrets(text: &str, secrets: &[String]) -> String {
-    let mut text = text.to_owned();
+    let mut text = redact_embedded_urls(text);
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         if text.contains(secret.as_str()) {
             text = text.replace(secret.as_str(), "<redacted>");
         }
     }
     text
+}
+
+/// Every `http://` or `https://` URL in `text` that has user info or a
+/// query, through [`redact_url`]; the rest of `text` unchanged. A URL ends at
+/// a quote, whitespace, a backslash or an angle bracket (JSON and log text).
+fn redact_embedded_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..start]);
+        let candidate = &rest[start..];
+        let end = candidate
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '\\' | '<' | '>'))
+            .unwrap_or(candidate.len());
+        let url = &candidate[..end];
+        let sensitive = reqwest::Url::parse(url).is_ok_and(|u| {
+            u.query().is_some() || !u.username().is_empty() || u.password().is_some()
+        });
+        if sensitive {
+            out.push_str(&redact_url(url));
+        } else {
+            out.push_str(url);
+        }
+        rest = &candidate[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The strings derived from an `Authorization` header value that must never
@@ -143,6 +178,51 @@ pub(crate) fn authorization_secrets(value: &str) -> Vec<String> {
     secrets
 }
 
+/// The secrets a hook URL carries — its password and the values of its
+/// query parameters (tokens and signatures travel there) — as they appear
+/// in the URL and decoded, so that the hook's own URL, echoed in a request
+/// body (the `controller` object) or an answer, never shows them.
+pub(crate) fn url_secrets(url: &reqwest::Url) -> Vec<String> {
+    let mut secrets = Vec::new();
+    if let Some(password) = url.password() {
+        secrets.push(password.to_owned());
+        if let Ok(decoded) = percent_decode(password) {
+            secrets.push(decoded);
+        }
+    }
+    if let Some(query) = url.query() {
+        for pair in query.split('&') {
+            if let Some((_, value)) = pair.split_once('=') {
+                secrets.push(value.to_owned());
+            }
+        }
+        secrets.extend(url.query_pairs().map(|(_, value)| value.into_owned()));
+    }
+    secrets.retain(|s| s.len() >= 4);
+    secrets
+}
+
+/// `%XX` escapes decoded (as in a URL's user info).
+fn percent_decode(text: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = text
+                .get(i + 1..i + 3)
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -170,5 +250,48 @@ mod tests {
             redact_secrets("echo: Bearer tok-123 / tok-123", &bearer),
             "echo: <redacted> / <redacted>"
         );
+    }
+
+    #[test]
+    fn url_secrets_are_the_password_and_query_values() {
+        let url = reqwest::Url::parse(
+            "https://user:p%40ss-word@hook.example/sync?token=abc123&x=ab&sig=a%2Bb%3Dcdef",
+        )
+        .unwrap();
+        let secrets = url_secrets(&url);
+        for wanted in [
+            "p%40ss-word",
+            "p@ss-word",
+            "abc123",
+            "a%2Bb%3Dcdef",
+            "a+b=cdef",
+        ] {
+            assert!(
+                secrets.iter().any(|s| s == wanted),
+                "{wanted} in {secrets:?}"
+            );
+        }
+        assert!(
+            !secrets.iter().any(|s| s == "ab"),
+            "short values are not secrets"
+        );
+        assert!(url_secrets(&reqwest::Url::parse("http://hook/sync").unwrap()).is_empty());
+    }
+
+    #[test]
+    fn urls_inside_text_lose_their_secrets() {
+        let body = r#"{"sync":{"url":"http://hook/sync"},"finalize":{"url":"https://u:pw12@hook/f?token=abc123"}} see http://x/y?sig=zz99 now"#;
+        let shown = redact_secrets(body, &[]);
+        assert!(
+            !shown.contains("abc123") && !shown.contains("pw12") && !shown.contains("zz99"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#""url":"http://hook/sync""#), "{shown}");
+        assert!(
+            shown.contains("token=redacted") && shown.contains("sig=redacted"),
+            "{shown}"
+        );
+        assert!(shown.ends_with(" now"), "{shown}");
+        assert_eq!(redact_secrets("no urls here", &[]), "no urls here");
     }
 }

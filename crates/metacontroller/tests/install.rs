@@ -22,7 +22,6 @@
 mod common;
 
 use common::paths::repo_root;
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
