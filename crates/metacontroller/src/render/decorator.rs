@@ -2,7 +2,6 @@
 //! for a CompositeController parent, with the target's own label,
 //! annotation and status changes and its attachments.
 
-use anyhow::anyhow;
 use metacontroller_api::HookedController;
 use metacontroller_engine::object;
 use metacontroller_engine::render::{Catalog, DecoratorRender, RelatedObjects, plan};
@@ -30,14 +29,7 @@ pub async fn render_target(
     let target = render.prepare_target(target, args.deleting);
     let observed = render.observed(&target, &inputs.objects);
 
-    let (hook_name, hook) = match (render.finalizing(&target), dc.finalize_hook()) {
-        (true, Some(finalize)) => ("finalize", finalize),
-        _ => (
-            "sync",
-            dc.sync_hook()
-                .ok_or_else(|| anyhow!("the controller has no sync hook"))?,
-        ),
-    };
+    let (hook_name, hook) = hook::sync_or_finalize(dc, render.finalizing(&target))?;
     let finalizing = hook_name == "finalize";
 
     let related = match dc.customize_hook() {

@@ -8,7 +8,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use metacontroller_api::Hook;
+use metacontroller_api::{Hook, HookedController};
 use metacontroller_hooks::{HookClient, HookEndpoint, HookError};
 use tokio::io::AsyncWriteExt;
 
@@ -80,6 +80,23 @@ pub enum Transport {
     },
     /// Runs this shell command for every hook.
     Exec(String),
+}
+
+/// The hook a sync calls: `finalize` while the object is finalizing and
+/// the controller has one, else `sync`; with its name.
+pub fn sync_or_finalize(
+    controller: &impl HookedController,
+    finalizing: bool,
+) -> anyhow::Result<(&'static str, &Hook)> {
+    match (finalizing, controller.finalize_hook()) {
+        (true, Some(finalize)) => Ok(("finalize", finalize)),
+        _ => Ok((
+            "sync",
+            controller
+                .sync_hook()
+                .ok_or_else(|| anyhow::anyhow!("the controller has no sync hook"))?,
+        )),
+    }
 }
 
 /// Calls `hook` (named `name`) with `body`; returns the answer's bytes.

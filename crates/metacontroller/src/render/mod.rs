@@ -29,7 +29,7 @@ mod report;
 
 use std::path::PathBuf;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::Args;
 use metacontroller_api::{CompositeController, DecoratorController, HookVersion, HookedController};
 use metacontroller_engine::discovery::ResourceInfo;
@@ -311,14 +311,7 @@ async fn render_parent(
     let selector = render.selector(&parent)?;
     let observed = render.observed(&parent, &selector, &inputs.objects);
 
-    let (hook_name, hook) = match (render.finalizing(&parent), cc.finalize_hook()) {
-        (true, Some(finalize)) => ("finalize", finalize),
-        _ => (
-            "sync",
-            cc.sync_hook()
-                .ok_or_else(|| anyhow!("the controller has no sync hook"))?,
-        ),
-    };
+    let (hook_name, hook) = hook::sync_or_finalize(cc, render.finalizing(&parent))?;
     let finalizing = hook_name == "finalize";
 
     let related = match cc.customize_hook() {
