@@ -233,6 +233,8 @@ struct Example {
     parents: &'static str,
     children: &'static [&'static str],
     input: &'static str,
+    /// Whether the test plays the kubelet (marks Pods Running and Ready).
+    kubelet: bool,
 }
 
 const EXAMPLES: &[Example] = &[
@@ -241,26 +243,70 @@ const EXAMPLES: &[Example] = &[
         parents: "helloworlds.demo.example.com",
         children: &["pods"],
         input: "hello.yaml",
+        kubelet: false,
     },
     Example {
         name: "indexed-job",
         parents: "indexedjobs.demo.example.com",
         children: &["pods"],
         input: "job.yaml",
+        kubelet: false,
     },
     Example {
         name: "cluster-parent",
         parents: "sharedconfigs.demo.example.com",
         children: &["configmaps"],
         input: "shared-config.yaml",
+        kubelet: false,
     },
     Example {
         name: "configmap-propagation",
         parents: "configmappropagations.propagation.example.com",
         children: &["configmaps", "namespaces"],
         input: "propagation.yaml",
+        kubelet: false,
+    },
+    // A rolling update (RollingRecreate) through ControllerRevisions: the
+    // revision is an input object like the children.
+    Example {
+        name: "catset",
+        parents: "catsets.ctl.example.com",
+        children: &[
+            "pods",
+            "persistentvolumeclaims",
+            "controllerrevisions.metacontroller.k8s.io",
+        ],
+        input: "catset.yaml",
+        kubelet: true,
     },
 ];
+
+/// Marks every Pod in the default namespace that is not Running and Ready
+/// so, as a kubelet would (neither server runs one).
+fn play_kubelet(k: &Kubectl) {
+    let pods = k.json(&["get", "pods"]);
+    for pod in pods["items"].as_array().unwrap() {
+        let status = &pod["status"];
+        let ready = status["phase"] == "Running"
+            && status["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+        if ready || pod["metadata"]["deletionTimestamp"].is_string() {
+            continue;
+        }
+        // The Pod may be gone already; the next pass sees.
+        let _ = k.run(&[
+            "patch",
+            "pod",
+            pod["metadata"]["name"].as_str().unwrap(),
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}]}}"#,
+        ]);
+    }
+}
 
 /// Writes the example's controller with its hook port.
 fn controller_file(example: &Path, port: u16, dir: &Path) -> PathBuf {
@@ -313,6 +359,9 @@ fn examples_render_what_the_engine_applies() {
         // Converged: every parent has a status for its generation and the
         // children stay as they are for a few seconds.
         let snapshot = || {
+            if ex.kubelet {
+                play_kubelet(&k);
+            }
             let parents = k.json(&["get", ex.parents, "-A"]);
             let mut children = Vec::new();
             for kind in ex.children {
@@ -322,11 +371,10 @@ fn examples_render_what_the_engine_applies() {
         };
         wait_until(&format!("{}: parents synced", ex.name), || {
             let (parents, children) = snapshot();
-            let synced = parents["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|p| p["status"]["observedGeneration"] == p["metadata"]["generation"]);
+            let synced = parents["items"].as_array().unwrap().iter().all(|p| {
+                p["status"]["observedGeneration"] == p["metadata"]["generation"]
+                    && (!ex.kubelet || p["status"]["readyReplicas"] == p["spec"]["replicas"])
+            });
             synced && children.iter().any(|c| !children_of(c).is_empty())
         });
         let mut stable = snapshot();
@@ -361,6 +409,12 @@ fn examples_render_what_the_engine_applies() {
                 ex.name
             );
             assert_eq!(report["plan"]["status"], "unchanged", "{}", ex.name);
+            if ex.kubelet {
+                let revisions = report["plan"]["revisions"].as_array().unwrap();
+                assert_eq!(revisions.len(), 1, "{}: {stdout}", ex.name);
+                assert_eq!(revisions[0]["action"], "unchanged", "{}", ex.name);
+                assert_eq!(revisions[0]["latest"], true, "{}", ex.name);
+            }
             for child in report["desired"]["children"].as_array().unwrap() {
                 rendered.push(child.clone());
             }
@@ -442,11 +496,40 @@ fn examples_render_what_the_engine_applies() {
         }
         let (code, stdout, stderr) = render(&["-f", fresh.to_str().unwrap(), "-o", "json"]);
         assert_eq!(code, 2, "{}: fresh: {stdout}\n{stderr}", ex.name);
-        let creates: Vec<Value> = reports(&stdout)
+        let fresh_reports = reports(&stdout);
+        let creates: Vec<Value> = fresh_reports
             .iter()
             .flat_map(|r| r["plan"]["children"].as_array().unwrap().clone())
             .collect();
-        assert_eq!(creates.len(), applied.len(), "{}: {stdout}", ex.name);
+        if ex.kubelet {
+            // Pods start one at a time: only the first is asked for. The
+            // revision to create is the one the engine made.
+            assert!(!creates.is_empty(), "{}: {stdout}", ex.name);
+            let stored: Vec<&Value> = children
+                .iter()
+                .flat_map(|c| c["items"].as_array().unwrap())
+                .filter(|o| o["kind"] == "ControllerRevision")
+                .collect();
+            assert_eq!(stored.len(), 1, "{}", ex.name);
+            let planned = &fresh_reports[0]["plan"]["revisions"];
+            assert_eq!(planned[0]["action"], "create", "{}: {stdout}", ex.name);
+            let object = &planned[0]["object"];
+            for field in [
+                "/metadata/name",
+                "/metadata/labels",
+                "/metadata/ownerReferences",
+                "/parentPatch",
+            ] {
+                assert_eq!(
+                    object.pointer(field),
+                    stored[0].pointer(field),
+                    "{}: revision {field}",
+                    ex.name
+                );
+            }
+        } else {
+            assert_eq!(creates.len(), applied.len(), "{}: {stdout}", ex.name);
+        }
         for step in &creates {
             assert_eq!(step["action"], "create");
             let obj = &step["object"];

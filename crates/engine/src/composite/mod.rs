@@ -18,9 +18,10 @@ mod controller;
 pub(crate) mod filter;
 pub(crate) mod hook;
 pub(crate) mod prepare;
-mod revisions;
+pub(crate) mod revisions;
 mod rolling;
-mod rollout;
+pub(crate) mod rollout;
+pub(crate) mod rollstep;
 mod sync;
 
 use std::sync::Arc;

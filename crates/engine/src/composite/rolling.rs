@@ -72,24 +72,17 @@
 //! * a cluster-scoped parent gets a clear error (its revisions would need a
 //!   namespace) instead of a failing create.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::Api;
-use metacontroller_api::constants::{
-    REASON_ON_LATEST_REVISION, REASON_ROLLOUT_PROGRESSING, REASON_ROLLOUT_WAITING,
-    UPDATED_CONDITION,
-};
-use metacontroller_api::hook_wire::{CompositeHookResponse, split_api_version};
-use metacontroller_api::{
-    ChildUpdateMethod, ControllerRevisionChildren, REVISION_API_GROUP_LABEL,
-    REVISION_RESOURCE_LABEL,
-};
-use metacontroller_apply::DynamicApplyError;
+use metacontroller_api::constants::{REASON_ROLLOUT_PROGRESSING, UPDATED_CONDITION};
+use metacontroller_api::hook_wire::CompositeHookResponse;
+use metacontroller_api::{REVISION_API_GROUP_LABEL, REVISION_RESOURCE_LABEL};
 use metacontroller_apply::owner::{add_owner_reference, controller_uid, make_controller_ref};
 use metacontroller_selectors::{Operator, Requirement};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::children::Children;
 use crate::customize::Related;
@@ -99,8 +92,9 @@ use crate::hosted::{Claim, Claimable, SyncError};
 use crate::object::{self, RawObject};
 
 use super::controller::ParentController;
-use super::revisions::{self, Revision, RevisionError};
-use super::rollout::{Condition, GroupKind, Rolling, failed_check, set_condition};
+use super::revisions::{Revision, RevisionError};
+use super::rollout::Rolling;
+use super::rollstep::{self, ParentRevision, RollStep, group_kind_of};
 
 /// When to look at a parent again after a rollout step.
 const PROGRESS_RECHECK: Duration = Duration::from_secs(1);
@@ -136,47 +130,6 @@ impl From<RevisionError> for SyncError {
     }
 }
 
-/// One revision with the hook's answer for its (hypothetical) parent.
-struct ParentRevision {
-    revision: Revision,
-    response: CompositeHookResponse,
-    /// Desired children by group/kind and name (children of a namespaced
-    /// parent live in its namespace, so the name is enough).
-    desired: HashMap<GroupKind, HashMap<String, Value>>,
-}
-
-fn group_kind_of(child: &Value) -> GroupKind {
-    (
-        split_api_version(object::api_version(child)).0.to_owned(),
-        object::kind(child).to_owned(),
-    )
-}
-
-impl ParentRevision {
-    fn new(revision: Revision, response: CompositeHookResponse) -> Self {
-        let mut desired: HashMap<GroupKind, HashMap<String, Value>> = HashMap::new();
-        for child in &response.children {
-            if child.is_object() {
-                desired
-                    .entry(group_kind_of(child))
-                    .or_default()
-                    .insert(object::name(child).to_owned(), child.clone());
-            }
-        }
-        ParentRevision {
-            revision,
-            response,
-            desired,
-        }
-    }
-
-    fn desired(&self, group: &str, kind: &str, name: &str) -> Option<&Value> {
-        self.desired
-            .get(&(group.to_owned(), kind.to_owned()))?
-            .get(name)
-    }
-}
-
 impl ParentController {
     /// Whether this sync goes through ControllerRevisions: some child type
     /// rolls, and the parent is alive or still carries our finalizer.
@@ -209,26 +162,23 @@ impl ParentController {
         };
 
         let claimed = self.claim_revisions(rolling, parent, namespace).await?;
-        let latest_patch = revisions::make_patch(parent, &rolling.field_paths)?;
-        let mut latest: Option<Revision> = None;
-        let mut others: Vec<(Value, Revision)> = Vec::new();
-        for obj in &claimed {
-            let revision = Revision::from_observed(obj.clone())?;
-            if latest.is_none() && object::semantic_eq(revision.parent_patch(), &latest_patch) {
-                latest = Some(revision);
-                continue;
-            }
-            let mut hypothetical = (**parent).clone();
-            revisions::apply_patch(
-                &mut hypothetical,
-                revision.parent_patch(),
-                &rolling.field_paths,
-            )?;
-            others.push((hypothetical, revision));
-        }
+        let rollstep::Split {
+            latest,
+            latest_patch,
+            others,
+        } = rollstep::split(parent, &claimed, &rolling.field_paths)?;
         let latest = match latest {
             Some(revision) => revision,
-            None => Revision::new(self.new_revision_object(parent, namespace, latest_patch)?),
+            None => Revision::new(
+                rollstep::new_revision_object(
+                    &self.filter.parent,
+                    self.filter.generate_selector,
+                    parent,
+                    namespace,
+                    latest_patch,
+                )
+                .map_err(SyncError::Invalid)?,
+            ),
         };
 
         // One hook call per revision, concurrently.
@@ -260,20 +210,20 @@ impl ParentController {
             revs.push(ParentRevision::new(revision, response));
         }
 
-        let condition = self.roll(rolling, parent, &mut revs, observed);
+        let condition = RollStep {
+            strategies: &rolling.strategies,
+            apply: &self.ctx.apply,
+            parent,
+            observed,
+        }
+        .roll(&mut revs);
         if condition.reason == REASON_ROLLOUT_PROGRESSING {
             // The move is normally followed by an event of the child it
             // rewrites; check again anyway in case that write changes nothing
             // (and the parent's own status update is ignored).
             self.queue.add_after(object::key(parent), PROGRESS_RECHECK);
         }
-
-        // Forget revisions that no longer own any child.
-        let mut index = 0;
-        revs.retain(|pr| {
-            index += 1;
-            index == 1 || pr.revision.count_children() > 0
-        });
+        rollstep::prune(&mut revs);
 
         self.manage_revisions(rolling, parent, namespace, &claimed, &revs)
             .await
@@ -282,60 +232,18 @@ impl ParentController {
                     .context(|| format!("{describe}: can't reconcile ControllerRevisions"))
             })?;
 
-        // Desired children: the latest revision's, except those an old
-        // revision still claims.
-        let mut overrides: HashMap<(String, String, String), &Value> = HashMap::new();
-        for pr in &revs[1..] {
-            for ck in &pr.revision.children {
-                for name in &ck.names {
-                    if let Some(child) = pr.desired(&ck.api_group, &ck.kind, name) {
-                        overrides
-                            .insert((ck.api_group.clone(), ck.kind.clone(), name.clone()), child);
-                    }
-                }
-            }
-        }
-        let latest = &revs[0];
-        let children = latest
-            .response
-            .children
-            .iter()
-            .map(|child| {
-                let (group, kind) = group_kind_of(child);
-                overrides
-                    .get(&(group, kind, object::name(child).to_owned()))
-                    .map_or_else(|| child.clone(), |c| (*c).clone())
-            })
-            .collect();
-
-        let mut status = latest.response.status.clone().unwrap_or_default();
-        set_condition(&mut status, condition.to_value()).map_err(|e| {
+        let response = rollstep::outcome(&revs, &condition).map_err(|e| {
             SyncError::Invalid(format!(
                 "can't set the {UPDATED_CONDITION} condition of {describe}: {e}"
             ))
         })?;
-        let resync_after_seconds = revs
-            .iter()
-            .map(|pr| pr.response.resync_after_seconds)
-            .filter(|s| *s > 0.0)
-            .fold(
-                0.0,
-                |min: f64, s| if min == 0.0 || s < min { s } else { min },
-            );
-        let finalized = revs.iter().all(|pr| pr.response.finalized);
         tracing::debug!(controller = %self.name, parent = %describe, revisions = revs.len(),
             reason = condition.reason, message = %condition.message, "rolling update");
-        Ok(CompositeHookResponse {
-            status: Some(status),
-            children,
-            resync_after_seconds,
-            finalized,
-        })
+        Ok(response)
     }
 
     /// The namespace and `controller-uid` label the child gets before it is
-    /// written (see the sync's desired-children check), so the up-to-date
-    /// checks compare like with like.
+    /// written, as [`rollstep::default_child_metadata`].
     fn default_child_metadata(&self, parent: &Value, child: &mut Value) {
         let (group, kind) = group_kind_of(child);
         let namespaced = self
@@ -343,96 +251,7 @@ impl ParentController {
             .iter()
             .find(|c| c.info.group() == group && c.info.kind() == kind)
             .is_none_or(|c| c.info.namespaced);
-        let generate = self.filter.generate_selector;
-        let Some(meta) = child.get_mut("metadata").and_then(Value::as_object_mut) else {
-            return;
-        };
-        if namespaced {
-            if meta
-                .get("namespace")
-                .and_then(Value::as_str)
-                .is_none_or(str::is_empty)
-                && let Some(ns) = object::namespace(parent)
-            {
-                meta.insert("namespace".into(), json!(ns));
-            }
-        } else {
-            meta.remove("namespace");
-        }
-        if generate {
-            let uid = json!(object::uid(parent));
-            match meta.get_mut("labels") {
-                None | Some(Value::Null) => {
-                    meta.insert(
-                        "labels".into(),
-                        json!({metacontroller_api::CONTROLLER_UID_LABEL: uid}),
-                    );
-                }
-                Some(Value::Object(labels)) => {
-                    labels
-                        .entry(metacontroller_api::CONTROLLER_UID_LABEL)
-                        .or_insert(uid);
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    /// A new revision object for the parent's current patch.
-    fn new_revision_object(
-        &self,
-        parent: &Value,
-        namespace: &str,
-        patch: Value,
-    ) -> Result<Value, SyncError> {
-        let parent_info = &self.filter.parent;
-        let mut labels = Map::new();
-        if self.filter.generate_selector {
-            labels.insert(
-                metacontroller_api::CONTROLLER_UID_LABEL.into(),
-                json!(object::uid(parent)),
-            );
-        } else {
-            match parent.pointer("/spec/template/metadata/labels") {
-                None | Some(Value::Null) => {}
-                Some(Value::Object(template)) if template.values().all(Value::is_string) => {
-                    labels.extend(template.clone());
-                }
-                Some(_) => {
-                    return Err(SyncError::Invalid(format!(
-                        "invalid labels on parent {}: spec.template.metadata.labels must be a map of strings",
-                        object::describe(parent)
-                    )));
-                }
-            }
-            if let Some(Value::Object(match_labels)) = parent.pointer("/spec/selector/matchLabels")
-            {
-                for (k, v) in match_labels {
-                    if v.is_string() {
-                        labels.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        labels.insert(REVISION_API_GROUP_LABEL.into(), json!(parent_info.group()));
-        labels.insert(REVISION_RESOURCE_LABEL.into(), json!(parent_info.plural()));
-        let name = revisions::revision_name(
-            parent_info.plural(),
-            parent_info.group(),
-            object::uid(parent),
-            &patch,
-        );
-        Ok(json!({
-            "apiVersion": metacontroller_api::API_VERSION,
-            "kind": "ControllerRevision",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": labels,
-                "ownerReferences": [make_controller_ref(parent)],
-            },
-            "parentPatch": patch,
-        }))
+        rollstep::default_child_metadata(parent, child, namespaced, self.filter.generate_selector);
     }
 
     /// Step 1: the revisions this parent owns, adopting and releasing as
@@ -469,213 +288,6 @@ impl ParentController {
                 what: "can't claim ControllerRevisions".into(),
                 source,
             })
-    }
-
-    /// Whether writing `desired` would leave `child` as it is.
-    fn up_to_date(
-        &self,
-        parent: &Value,
-        child: &Value,
-        desired: &Value,
-    ) -> Result<bool, DynamicApplyError> {
-        self.ctx.apply.is_up_to_date(parent, child, desired)
-    }
-
-    /// The observed child of group/kind named `name`.
-    fn observed_child<'a>(
-        &self,
-        observed: &'a Children<Arc<Value>>,
-        parent: &Value,
-        group: &str,
-        kind: &str,
-        name: &str,
-    ) -> Option<&'a Arc<Value>> {
-        let key = object::key_of(object::namespace(parent), name);
-        observed
-            .values()
-            .filter(|g| g.resource.group() == group && g.resource.kind() == kind)
-            .find_map(|g| g.objects.get(&key))
-    }
-
-    /// Steps 4 and 5: moves claims; returns the `Updated` condition.
-    fn roll(
-        &self,
-        rolling: &Rolling,
-        parent: &Value,
-        revs: &mut [ParentRevision],
-        observed: &Children<Arc<Value>>,
-    ) -> Condition {
-        // Clean the claims; remember who claims what (index into `revs`).
-        let mut claims: HashMap<GroupKind, HashMap<String, usize>> = HashMap::new();
-        let wanted: HashSet<(String, String, String)> = revs[0]
-            .desired
-            .iter()
-            .flat_map(|((g, k), objects)| {
-                objects
-                    .keys()
-                    .map(move |name| (g.clone(), k.clone(), name.clone()))
-            })
-            .collect();
-        for (index, pr) in revs.iter_mut().enumerate() {
-            let mut kept: Vec<ControllerRevisionChildren> = Vec::new();
-            for ck in &pr.revision.children {
-                if !rolling.is_rolling(&ck.api_group, &ck.kind) {
-                    continue;
-                }
-                let gk = (ck.api_group.clone(), ck.kind.clone());
-                let by_name = claims.entry(gk).or_default();
-                let mut names = Vec::new();
-                for name in &ck.names {
-                    let key = (ck.api_group.clone(), ck.kind.clone(), name.clone());
-                    if !wanted.contains(&key) || by_name.contains_key(name) {
-                        continue;
-                    }
-                    by_name.insert(name.clone(), index);
-                    names.push(name.clone());
-                }
-                if !names.is_empty() {
-                    kept.push(ControllerRevisionChildren {
-                        api_group: ck.api_group.clone(),
-                        kind: ck.kind.clone(),
-                        names,
-                    });
-                }
-            }
-            pr.revision.children = kept;
-        }
-
-        // The latest revision's children, in hook order, without repeats.
-        let mut order: Vec<(String, String, String)> = Vec::new();
-        let mut seen = HashSet::new();
-        for child in &revs[0].response.children {
-            if !child.is_object() {
-                continue;
-            }
-            let (group, kind) = group_kind_of(child);
-            let key = (group, kind, object::name(child).to_owned());
-            if rolling.is_rolling(&key.0, &key.1) && seen.insert(key.clone()) {
-                order.push(key);
-            }
-        }
-
-        // Unclaimed children go to the latest revision, and so do children
-        // that already match what it wants.
-        for (group, kind, name) in &order {
-            let owner = claims
-                .get(&(group.clone(), kind.clone()))
-                .and_then(|m| m.get(name))
-                .copied();
-            let movable = match owner {
-                None => true,
-                Some(0) => false,
-                Some(_) => {
-                    let current = self.observed_child(observed, parent, group, kind, name);
-                    let desired = revs[0].desired(group, kind, name);
-                    match (current, desired) {
-                        (Some(current), Some(desired)) => {
-                            matches!(self.up_to_date(parent, current, desired), Ok(true))
-                        }
-                        _ => false,
-                    }
-                }
-            };
-            if movable {
-                if let Some(i) = owner {
-                    revs[i].revision.remove_child(group, kind, name);
-                }
-                revs[0].revision.add_child(group, kind, name);
-                claims
-                    .entry((group.clone(), kind.clone()))
-                    .or_default()
-                    .insert(name.clone(), 0);
-            }
-        }
-
-        // Move the first child not on the latest revision, if the ones
-        // already there are happy.
-        for (group, kind, name) in &order {
-            let owner = claims
-                .get(&(group.clone(), kind.clone()))
-                .and_then(|m| m.get(name))
-                .copied();
-            if owner == Some(0) {
-                continue;
-            }
-            if let Some(message) = self.awaited(rolling, parent, &revs[0], observed) {
-                return Condition {
-                    status: "False",
-                    reason: REASON_ROLLOUT_WAITING,
-                    message,
-                };
-            }
-            revs[0].revision.add_child(group, kind, name);
-            for pr in revs[1..].iter_mut() {
-                pr.revision.remove_child(group, kind, name);
-            }
-            return Condition {
-                status: "False",
-                reason: REASON_ROLLOUT_PROGRESSING,
-                message: format!("updating {kind} {name}"),
-            };
-        }
-        Condition {
-            status: "True",
-            reason: REASON_ON_LATEST_REVISION,
-            message: format!("latest ControllerRevision: {}", revs[0].revision.name()),
-        }
-    }
-
-    /// What the rollout waits for before it moves another child: a child on
-    /// the latest revision that is not observed, up to date or healthy.
-    fn awaited(
-        &self,
-        rolling: &Rolling,
-        parent: &Value,
-        latest: &ParentRevision,
-        observed: &Children<Arc<Value>>,
-    ) -> Option<String> {
-        for ck in &latest.revision.children {
-            let Some(strategy) = rolling
-                .strategy(&ck.api_group, &ck.kind)
-                .filter(|s| s.method.is_rolling())
-            else {
-                continue;
-            };
-            let kind = &ck.kind;
-            for name in &ck.names {
-                let Some(child) = self.observed_child(observed, parent, &ck.api_group, kind, name)
-                else {
-                    return Some(format!("missing child {kind} {name}"));
-                };
-                let Some(desired) = latest.desired(&ck.api_group, kind, name) else {
-                    continue;
-                };
-                match self.up_to_date(parent, child, desired) {
-                    Ok(true) => {}
-                    Ok(false) => return Some(format!("child {kind} {name} is not updated yet")),
-                    Err(err) => {
-                        return Some(format!(
-                            "can't check if child {kind} {name} is updated: {err}"
-                        ));
-                    }
-                }
-                if strategy.method == ChildUpdateMethod::RollingInPlace {
-                    let observed_generation = child
-                        .pointer("/status/observedGeneration")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0);
-                    if observed_generation > 0 && observed_generation < object::generation(child) {
-                        return Some(format!(
-                            "child {kind} {name} with RollingInPlace update strategy hasn't observed latest spec"
-                        ));
-                    }
-                }
-                if let Some(err) = failed_check(&strategy.checks, child) {
-                    return Some(format!("child {kind} {name} failed status check: {err}"));
-                }
-            }
-        }
-        None
     }
 
     /// Step 6: deletes, creates and updates revision objects.

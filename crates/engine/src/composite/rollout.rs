@@ -18,17 +18,49 @@ use super::revisions::{self, RevisionStore};
 /// `status.conditions` of the hook's status is not a list.
 #[derive(Debug, thiserror::Error)]
 #[error("status.conditions is not a list")]
-pub(super) struct ConditionsNotAList;
+pub(crate) struct ConditionsNotAList;
 
 /// `(API group, kind)` of a child type, version-agnostic.
-pub(super) type GroupKind = (String, String);
+pub(crate) type GroupKind = (String, String);
 
 /// The update strategy of a child type, as far as rollouts care.
-pub(super) struct Strategy {
+pub(crate) struct Strategy {
     /// The update method.
     pub method: ChildUpdateMethod,
     /// `statusChecks.conditions`.
     pub checks: Vec<StatusConditionCheck>,
+}
+
+/// The update strategies of a controller's child types, by group and kind.
+#[derive(Default)]
+pub(crate) struct Strategies(HashMap<GroupKind, Strategy>);
+
+impl Strategies {
+    /// The strategies of the child types `(group, kind, method, checks)`.
+    pub(crate) fn new(
+        types: impl IntoIterator<Item = (String, String, ChildUpdateMethod, Vec<StatusConditionCheck>)>,
+    ) -> Self {
+        Strategies(
+            types
+                .into_iter()
+                .map(|(group, kind, method, checks)| ((group, kind), Strategy { method, checks }))
+                .collect(),
+        )
+    }
+
+    /// Whether some child type rolls.
+    pub(crate) fn any_rolling(&self) -> bool {
+        self.0.values().any(|s| s.method.is_rolling())
+    }
+
+    pub(crate) fn strategy(&self, group: &str, kind: &str) -> Option<&Strategy> {
+        self.0.get(&(group.to_owned(), kind.to_owned()))
+    }
+
+    pub(crate) fn is_rolling(&self, group: &str, kind: &str) -> bool {
+        self.strategy(group, kind)
+            .is_some_and(|s| s.method.is_rolling())
+    }
 }
 
 /// Rolling-update state of a hosted controller whose child types include a
@@ -41,7 +73,7 @@ pub(crate) struct Rolling {
     /// `parentResource.revisionHistory.fieldPaths` (default `spec`).
     pub(super) field_paths: Vec<String>,
     /// Update strategies by child group and kind.
-    strategies: HashMap<GroupKind, Strategy>,
+    pub(super) strategies: Strategies,
 }
 
 impl Rolling {
@@ -52,11 +84,8 @@ impl Rolling {
         field_paths: Vec<String>,
         types: impl IntoIterator<Item = (String, String, ChildUpdateMethod, Vec<StatusConditionCheck>)>,
     ) -> Option<Self> {
-        let strategies: HashMap<GroupKind, Strategy> = types
-            .into_iter()
-            .map(|(group, kind, method, checks)| ((group, kind), Strategy { method, checks }))
-            .collect();
-        if !strategies.values().any(|s| s.method.is_rolling()) {
+        let strategies = Strategies::new(types);
+        if !strategies.any_rolling() {
             return None;
         }
         let info = revisions::resource();
@@ -67,20 +96,11 @@ impl Rolling {
             strategies,
         })
     }
-
-    pub(super) fn strategy(&self, group: &str, kind: &str) -> Option<&Strategy> {
-        self.strategies.get(&(group.to_owned(), kind.to_owned()))
-    }
-
-    pub(super) fn is_rolling(&self, group: &str, kind: &str) -> bool {
-        self.strategy(group, kind)
-            .is_some_and(|s| s.method.is_rolling())
-    }
 }
 
 /// The `Updated` condition to report.
-#[derive(Debug, PartialEq)]
-pub(super) struct Condition {
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Condition {
     /// `True` or `False`.
     pub status: &'static str,
     /// Why.
@@ -90,7 +110,7 @@ pub(super) struct Condition {
 }
 
 impl Condition {
-    pub(super) fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         let mut c = Map::new();
         c.insert("type".into(), json!(UPDATED_CONDITION));
         c.insert("status".into(), json!(self.status));
@@ -105,7 +125,7 @@ impl Condition {
 }
 
 /// Sets (replaces or appends) a condition in `status.conditions`.
-pub(super) fn set_condition(
+pub(crate) fn set_condition(
     status: &mut Map<String, Value>,
     condition: Value,
 ) -> Result<(), ConditionsNotAList> {
@@ -130,7 +150,7 @@ pub(super) fn set_condition(
 
 /// `statusChecks.conditions` against a child's `status.conditions`: the
 /// first check it fails, described.
-pub(super) fn failed_check(checks: &[StatusConditionCheck], child: &Value) -> Option<String> {
+pub(crate) fn failed_check(checks: &[StatusConditionCheck], child: &Value) -> Option<String> {
     for check in checks {
         let condition = child
             .pointer("/status/conditions")

@@ -20,6 +20,7 @@ use crate::children::{self, ChildGroup, Children};
 use crate::composite::filter::child_selector;
 use crate::composite::hook::HookRequest;
 use crate::composite::prepare::prepare_child;
+use crate::composite::rollout::Strategies;
 use crate::customize::{CustomizeRequest, Related, Rule, rule_matches};
 use crate::discovery::ResourceInfo;
 use crate::hosted::Finalizer;
@@ -29,9 +30,9 @@ use crate::object;
 
 /// A declared child type.
 #[derive(Clone, Debug)]
-struct ChildType {
+pub(super) struct ChildType {
     type_key: String,
-    info: ResourceInfo,
+    pub(super) info: ResourceInfo,
     method: ChildUpdateMethod,
 }
 
@@ -51,11 +52,13 @@ impl RelatedObjects {
 
 /// One CompositeController, ready to render syncs of its parents.
 pub struct CompositeRender {
-    controller: CompositeController,
+    pub(super) controller: CompositeController,
     controller_json: Value,
-    parent: ResourceInfo,
-    children: Vec<ChildType>,
-    finalizer: Finalizer,
+    pub(super) parent: ResourceInfo,
+    pub(super) children: Vec<ChildType>,
+    pub(super) finalizer: Finalizer,
+    /// The update strategies of the child types.
+    pub(super) strategies: Strategies,
     /// `parentResource.labelSelector`.
     parent_selector: Option<Selector>,
 }
@@ -96,7 +99,19 @@ impl CompositeRender {
                 })
             })
             .collect::<Result<Vec<_>, RenderError>>()?;
+        let strategies =
+            Strategies::new(controller.spec.child_resources().iter().zip(&children).map(
+                |(rule, child)| {
+                    (
+                        child.info.group().to_owned(),
+                        child.info.kind().to_owned(),
+                        child.method,
+                        rule.status_checks().to_vec(),
+                    )
+                },
+            ));
         Ok(CompositeRender {
+            strategies,
             controller: controller.clone(),
             controller_json: controller_json(controller),
             parent,

@@ -14,6 +14,11 @@
 //!   targets (`resources[]` and their selectors), the observed attachments,
 //!   the requests, the answer's changes to the target and its desired
 //!   attachments;
+//! * [`Rollout`]: for a controller with rolling update methods, one
+//!   rollout step: the ControllerRevisions the parent claims, the
+//!   hypothetical parents the hook is asked about, the claims moved, the
+//!   `Updated` condition and the revisions written, decided by the
+//!   engine's own rollout code;
 //! * [`plan()`]: what child management would do with the observed and
 //!   desired children: creates, updates (the object the three-way merge
 //!   produces, and what the update method does with it) and deletes.
@@ -27,9 +32,11 @@ mod decorator;
 mod error;
 mod group;
 mod plan;
+mod rollout;
 
 pub use catalog::Catalog;
 pub use composite::{CompositeRender, RelatedObjects};
 pub use decorator::{DecoratorRender, TargetUpdate};
 pub use error::RenderError;
 pub use plan::{Plan, Step, StepAction, plan};
+pub use rollout::{RevisionAction, RevisionStep, Revisions, Rollout};

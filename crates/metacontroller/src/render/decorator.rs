@@ -94,6 +94,7 @@ pub async fn render_target(
         refused,
         manages_children,
         plan,
+        revisions: Vec::new(),
         decorator: true,
         metadata_change,
     })

@@ -37,6 +37,7 @@ use metacontroller_engine::object;
 use metacontroller_engine::render::{
     Catalog, CompositeRender, DecoratorRender, RelatedObjects, plan,
 };
+use metacontroller_engine::ssa::ApplyOptions;
 use serde_json::Value;
 
 use hook::Transport;
@@ -302,6 +303,7 @@ async fn render_parent(
     args: &RenderArgs,
 ) -> anyhow::Result<Report> {
     let cc = render.controller();
+    let apply = ApplyOptions::default();
     let add_finalizer = cc.finalize_hook().is_some()
         && render.selected(parent)
         && !object::is_deleting(parent)
@@ -331,9 +333,24 @@ async fn render_parent(
     };
 
     let version: HookVersion = hook.version();
-    let body = render.sync_request(&parent, &observed, &related, version, finalizing)?;
-    let answer = hook::call(transport, hook_name, hook, body).await?;
-    let answer = render.decode_sync(&answer, hook.response_unmarshall_mode())?;
+    let mode = hook.response_unmarshall_mode();
+    let (answer, revisions) = if render.uses_revisions(&parent) {
+        // A rolling update: the hook is asked about the parent and about
+        // each older revision's hypothetical parent.
+        let revisions = render.revisions(&parent, &selector, &inputs.objects)?;
+        let mut answers = Vec::new();
+        for p in revisions.parents(&parent) {
+            let body = render.sync_request(p, &observed, &related, version, finalizing)?;
+            let answer = hook::call(transport, hook_name, hook, body).await?;
+            answers.push(render.decode_sync(&answer, mode)?);
+        }
+        let rollout = render.roll(&parent, revisions, answers, &observed, &apply)?;
+        (rollout.answer, rollout.revisions)
+    } else {
+        let body = render.sync_request(&parent, &observed, &related, version, finalizing)?;
+        let answer = hook::call(transport, hook_name, hook, body).await?;
+        (render.decode_sync(&answer, mode)?, Vec::new())
+    };
 
     // The finalizer goes when the hook says `finalized`, and at once when
     // the controller has no finalize hook (any more).
@@ -369,6 +386,7 @@ async fn render_parent(
         refused,
         manages_children,
         plan,
+        revisions,
         decorator: false,
         metadata_change: None,
     })

@@ -1,7 +1,7 @@
 //! What `render` prints for one parent: the desired children and status,
 //! and the plan (see [`Report`]), as YAML, JSON or a readable diff.
 
-use metacontroller_engine::render::{Plan, StepAction};
+use metacontroller_engine::render::{Plan, RevisionStep, StepAction};
 use serde_json::{Map, Value, json};
 
 use super::linediff;
@@ -47,6 +47,8 @@ pub struct Report {
     pub manages_children: bool,
     /// The child steps.
     pub plan: Plan,
+    /// The ControllerRevision steps of a rolling update (none without one).
+    pub revisions: Vec<RevisionStep>,
     /// A DecoratorController's target: children are its attachments.
     pub decorator: bool,
     /// A DecoratorController's target before and after its labels,
@@ -62,6 +64,7 @@ impl Report {
             || self.remove_finalizer
             || self.metadata_change.is_some()
             || self.plan.writes()
+            || self.revisions.iter().any(|r| r.action.writes())
     }
 
     /// Whether the sync would report an error.
@@ -139,6 +142,12 @@ impl Report {
             .into(),
             json!(self.plan.unchanged),
         );
+        if !self.revisions.is_empty() {
+            plan.insert(
+                "revisions".into(),
+                Value::Array(self.revisions.iter().map(revision_value).collect()),
+            );
+        }
         if let Some((before, after)) = &self.metadata_change {
             plan.insert(
                 "object".into(),
@@ -227,6 +236,25 @@ impl Report {
         if self.plan.unchanged > 0 {
             out.push_str(&format!("unchanged: {} children\n", self.plan.unchanged));
         }
+        for rev in &self.revisions {
+            out.push_str(&format!(
+                "{} ControllerRevision {}{}\n",
+                rev.action.as_str(),
+                rev.name,
+                if rev.latest { " (latest)" } else { "" }
+            ));
+            match (&rev.observed, &rev.object) {
+                (None, Some(obj)) => {
+                    for line in yaml(obj).lines() {
+                        out.push_str(&format!("+ {line}\n"));
+                    }
+                }
+                (Some(observed), Some(obj)) if rev.action.writes() => {
+                    out.push_str(&linediff::diff(&yaml(observed), &yaml(obj)));
+                }
+                _ => {}
+            }
+        }
         if let Some((before, after)) = &self.metadata_change {
             out.push_str("update object\n");
             out.push_str(&linediff::diff(&yaml(before), &yaml(after)));
@@ -246,6 +274,36 @@ impl Report {
         }
         out
     }
+}
+
+/// A revision step in the report: its action, name, whether it is the
+/// latest, the children it claims, and the object created or the change.
+fn revision_value(rev: &RevisionStep) -> Value {
+    let mut out = Map::new();
+    out.insert("action".into(), json!(rev.action.as_str()));
+    out.insert("revision".into(), json!(rev.name));
+    out.insert("latest".into(), json!(rev.latest));
+    let claims = rev
+        .object
+        .as_ref()
+        .or(rev.observed.as_ref())
+        .and_then(|o| o.get("children"))
+        .cloned()
+        .unwrap_or_else(|| json!([]));
+    out.insert("children".into(), claims);
+    match (&rev.observed, &rev.object) {
+        (None, Some(obj)) => {
+            out.insert("object".into(), obj.clone());
+        }
+        (Some(observed), Some(obj)) if rev.action.writes() => {
+            out.insert(
+                "diff".into(),
+                json!(linediff::diff(&yaml(observed), &yaml(obj))),
+            );
+        }
+        _ => {}
+    }
+    Value::Object(out)
 }
 
 /// `value` as YAML.
