@@ -46,6 +46,9 @@
 //!    status of the latest revision; the smallest positive
 //!    `resyncAfterSeconds`; `finalized` only when every revision says so.
 //!
+//! The steps that need no API server (2 to 5, the pruning of 6, and 7) are
+//! in [`super::rollstep`], which offline rendering uses as well.
+//!
 //! "Up to date" means that writing the desired state would change nothing:
 //! the dynamic-apply merge is a no-op, or under server-side apply the
 //! managed-fields check of [`crate::ssa::is_applied`].

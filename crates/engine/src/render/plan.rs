@@ -12,9 +12,10 @@
 //!   the type's update method decides: `OnDelete` leaves it, `Recreate`
 //!   deletes it (the next sync creates it again), `InPlace` writes the
 //!   merged object. The rolling methods act as their non-rolling
-//!   counterparts, as in child management: which revision each child gets
-//!   is the rollout's business, which this plan does not simulate. A
-//!   terminating child is never updated.
+//!   counterparts, as in child management: which revision's desired state
+//!   each child gets was decided before, by the rollout step
+//!   ([`super::Rollout`]), so only the child it moves differs from what is
+//!   observed. A terminating child is never updated.
 
 use std::sync::Arc;
 
