@@ -147,7 +147,10 @@ static NO_FIELDS: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 
 /// The fields `manager` owns through server-side apply on the main resource
 /// (`None` when it never applied to the object).
-fn applied_fields<'a>(observed: &'a Value, manager: &str) -> Option<&'a Map<String, Value>> {
+pub(crate) fn applied_fields<'a>(
+    observed: &'a Value,
+    manager: &str,
+) -> Option<&'a Map<String, Value>> {
     let entries = observed.get("metadata")?.get("managedFields")?.as_array()?;
     let entry = entries.iter().find(|e| {
         e.get("manager").and_then(Value::as_str) == Some(manager)
@@ -347,7 +350,7 @@ fn changed_since_read(observed: &Value, dry_run: &Value) -> bool {
         || (!before.is_empty() && !after.is_empty() && before != after)
 }
 
-fn has_last_applied(obj: &Value) -> bool {
+pub(crate) fn has_last_applied(obj: &Value) -> bool {
     obj.get("metadata")
         .and_then(|m| m.get("annotations"))
         .and_then(|a| a.get(LAST_APPLIED_ANNOTATION))

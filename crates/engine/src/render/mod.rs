@@ -21,7 +21,9 @@
 //!   engine's own rollout code;
 //! * [`plan()`]: what child management would do with the observed and
 //!   desired children: creates, updates (the object the three-way merge
-//!   produces, and what the update method does with it) and deletes.
+//!   produces, and what the update method does with it) and deletes;
+//!   [`plan_with()`] the same under server-side apply (the apply request,
+//!   and its result as far as it can be computed offline).
 //!
 //! Calling the hooks is left to the caller: requests are bytes in, answers
 //! bytes out.
@@ -33,10 +35,13 @@ mod error;
 mod group;
 mod plan;
 mod rollout;
+mod ssa_merge;
+mod ssa_plan;
 
 pub use catalog::Catalog;
 pub use composite::{CompositeRender, RelatedObjects};
 pub use decorator::{DecoratorRender, TargetUpdate};
 pub use error::RenderError;
-pub use plan::{Plan, Step, StepAction, plan};
+pub use plan::{Plan, SsaApply, Step, StepAction, plan, plan_with};
 pub use rollout::{RevisionAction, RevisionStep, Revisions, Rollout};
+pub use ssa_merge::applied_result;

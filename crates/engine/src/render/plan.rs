@@ -23,8 +23,10 @@ use metacontroller_api::ChildUpdateMethod;
 use metacontroller_apply::{apply_update, claim_ownership, set_last_applied};
 use serde_json::Value;
 
+use super::ssa_plan;
 use crate::children::Children;
 use crate::object;
+use crate::ssa::ApplyOptions;
 
 /// What happens to one child.
 #[derive(Clone, Debug, PartialEq)]
@@ -38,6 +40,10 @@ pub enum StepAction {
     Recreate,
     /// Changed, but left alone (`OnDelete`).
     Skip,
+    /// Server-side applied although no value changes (`Recreate` of a
+    /// child never applied by the field manager: the apply records its
+    /// field ownership).
+    Own,
     /// Changed, but left alone because it is being deleted.
     SkipTerminating,
     /// Deleted: no longer desired.
@@ -51,11 +57,15 @@ impl StepAction {
     pub fn writes(&self) -> bool {
         matches!(
             self,
-            StepAction::Create | StepAction::Update | StepAction::Recreate | StepAction::Delete
+            StepAction::Create
+                | StepAction::Update
+                | StepAction::Recreate
+                | StepAction::Own
+                | StepAction::Delete
         )
     }
 
-    /// A short name: `create`, `update`, `recreate`, `skip`,
+    /// A short name: `create`, `update`, `recreate`, `skip`, `own`,
     /// `skip-terminating`, `delete`, `error`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -63,6 +73,7 @@ impl StepAction {
             StepAction::Update => "update",
             StepAction::Recreate => "recreate",
             StepAction::Skip => "skip",
+            StepAction::Own => "own",
             StepAction::SkipTerminating => "skip-terminating",
             StepAction::Delete => "delete",
             StepAction::Error(_) => "error",
@@ -83,9 +94,25 @@ pub struct Step {
     pub action: StepAction,
     /// The observed child, if any.
     pub observed: Option<Value>,
-    /// The object written (created, or merged for an update); `None` for
-    /// deletes.
+    /// The object written (created, or merged for an update; under
+    /// server-side apply the result computed offline); `None` for deletes.
     pub applied: Option<Value>,
+    /// Under server-side apply: the apply request.
+    pub ssa: Option<SsaApply>,
+}
+
+/// A server-side apply request (`PATCH` with
+/// `application/apply-patch+yaml`, `force=true`).
+#[derive(Clone, Debug)]
+pub struct SsaApply {
+    /// The field manager.
+    pub field_manager: String,
+    /// The body: the desired object with the parent's controller reference
+    /// and without server-managed fields.
+    pub object: Value,
+    /// Whether the dynamic-apply annotation is removed first (a JSON
+    /// patch), as for a child dynamic apply created.
+    pub removes_last_applied: bool,
 }
 
 /// Every child's step, deletes first (as child management runs them), then
@@ -106,9 +133,20 @@ impl Plan {
     }
 }
 
-/// The plan for `parent`'s `observed` and `desired` children (see the
-/// [module documentation](self)).
+/// The plan for `parent`'s `observed` and `desired` children under dynamic
+/// apply (see the [module documentation](self)).
 pub fn plan(parent: &Value, observed: &Children<Arc<Value>>, desired: &Children<Value>) -> Plan {
+    plan_with(parent, observed, desired, &ApplyOptions::default())
+}
+
+/// The plan for `parent`'s `observed` and `desired` children when children
+/// are written with `apply` (server-side apply: see [`super::ssa_plan`]).
+pub fn plan_with(
+    parent: &Value,
+    observed: &Children<Arc<Value>>,
+    desired: &Children<Value>,
+    apply: &ApplyOptions,
+) -> Plan {
     let mut out = Plan::default();
     let mut observed_keys: Vec<&String> = observed.keys().collect();
     observed_keys.sort();
@@ -126,6 +164,7 @@ pub fn plan(parent: &Value, observed: &Children<Arc<Value>>, desired: &Children<
                 action: StepAction::Delete,
                 observed: Some((**obj).clone()),
                 applied: None,
+                ssa: None,
             });
         }
     }
@@ -135,6 +174,22 @@ pub fn plan(parent: &Value, observed: &Children<Arc<Value>>, desired: &Children<
         let group = &desired[type_key];
         let seen = observed.get(type_key);
         for (key, want) in &group.objects {
+            if apply.is_server_side() {
+                let current = seen.and_then(|o| o.objects.get(key)).map(|c| &**c);
+                match ssa_plan::step(parent, current, want, group.method, &apply.field_manager) {
+                    Some((action, applied, ssa)) => out.steps.push(Step {
+                        type_key: type_key.clone(),
+                        key: key.clone(),
+                        method: group.method,
+                        action,
+                        observed: current.cloned(),
+                        applied: Some(applied),
+                        ssa,
+                    }),
+                    None => out.unchanged += 1,
+                }
+                continue;
+            }
             let step = |action, observed: Option<&Value>, applied| Step {
                 type_key: type_key.clone(),
                 key: key.clone(),
@@ -142,6 +197,7 @@ pub fn plan(parent: &Value, observed: &Children<Arc<Value>>, desired: &Children<
                 action,
                 observed: observed.cloned(),
                 applied,
+                ssa: None,
             };
             let Some(current) = seen.and_then(|o| o.objects.get(key)) else {
                 let mut obj = want.clone();

@@ -4,7 +4,7 @@
 
 use metacontroller_api::HookedController;
 use metacontroller_engine::object;
-use metacontroller_engine::render::{Catalog, DecoratorRender, RelatedObjects, plan};
+use metacontroller_engine::render::{Catalog, DecoratorRender, RelatedObjects, plan_with};
 use serde_json::Value;
 
 use super::RenderArgs;
@@ -26,6 +26,7 @@ pub async fn render_target(
         && !object::is_deleting(target)
         && !args.deleting
         && !object::has_finalizer(target, render.finalizer_name());
+    let apply = args.apply()?;
     let target = render.prepare_target(target, args.deleting);
     let observed = render.observed(&target, &inputs.objects);
 
@@ -70,7 +71,7 @@ pub async fn render_target(
     let (desired, refused) = render.desired(&target, answer.attachments.clone(), catalog)?;
     let manages_children = render.manages_attachments(&target);
     let plan = if manages_children {
-        plan(&target, &observed, &desired)
+        plan_with(&target, &observed, &desired, &apply)
     } else {
         Default::default()
     };
@@ -95,6 +96,7 @@ pub async fn render_target(
         manages_children,
         plan,
         revisions: Vec::new(),
+        apply,
         decorator: true,
         metadata_change,
     })

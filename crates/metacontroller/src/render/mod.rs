@@ -11,7 +11,10 @@
 //! files), then `sync`, or `finalize` with `--deleting`. The answer goes
 //! through the engine's checks, and the plan (what child management would
 //! create, update, delete) is computed with the engine's dynamic-apply
-//! logic ([`metacontroller_engine::render::plan`]). What is printed is a
+//! logic ([`metacontroller_engine::render::plan`]), or, with
+//! `--apply-strategy=server-side-apply`, as the apply requests it would
+//! send and their results as far as they can be computed offline
+//! ([`metacontroller_engine::render::plan_with`]). What is printed is a
 //! [`report::Report`] per parent.
 //!
 //! Exit status: 0 when the sync would write nothing, 2 when it would, 1
@@ -32,10 +35,11 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Args;
 use metacontroller_api::{CompositeController, DecoratorController, HookVersion, HookedController};
+use metacontroller_engine::ApplyStrategy;
 use metacontroller_engine::discovery::ResourceInfo;
 use metacontroller_engine::object;
 use metacontroller_engine::render::{
-    Catalog, CompositeRender, DecoratorRender, RelatedObjects, plan,
+    Catalog, CompositeRender, DecoratorRender, RelatedObjects, plan_with,
 };
 use metacontroller_engine::ssa::ApplyOptions;
 use serde_json::Value;
@@ -77,6 +81,28 @@ pub struct RenderArgs {
     /// With --check: write the golden files instead of comparing.
     #[arg(long, requires = "check")]
     update: bool,
+    /// How the engine writes children: dynamic-apply or
+    /// server-side-apply (as the engine's flag).
+    #[arg(long, default_value = "dynamic-apply")]
+    apply_strategy: String,
+    /// Field manager of server-side applies (as the engine's flag).
+    #[arg(long, default_value = "metacontroller")]
+    apply_strategy_ssa_field_manager: String,
+}
+
+impl RenderArgs {
+    /// The apply options of `--apply-strategy` and
+    /// `--apply-strategy-ssa-field-manager`.
+    fn apply(&self) -> anyhow::Result<ApplyOptions> {
+        let strategy: ApplyStrategy = self.apply_strategy.parse()?;
+        if self.apply_strategy_ssa_field_manager.is_empty() {
+            bail!("--apply-strategy-ssa-field-manager must not be empty");
+        }
+        Ok(ApplyOptions {
+            strategy,
+            field_manager: self.apply_strategy_ssa_field_manager.clone(),
+        })
+    }
 }
 
 /// The controller being rendered.
@@ -303,7 +329,7 @@ async fn render_parent(
     args: &RenderArgs,
 ) -> anyhow::Result<Report> {
     let cc = render.controller();
-    let apply = ApplyOptions::default();
+    let apply = args.apply()?;
     let add_finalizer = cc.finalize_hook().is_some()
         && render.selected(parent)
         && !object::is_deleting(parent)
@@ -362,7 +388,7 @@ async fn render_parent(
         render.desired(&parent, &selector, answer.children.clone(), catalog)?;
     let manages_children = render.manages_children(&parent);
     let plan = if manages_children {
-        plan(&parent, &observed, &desired)
+        plan_with(&parent, &observed, &desired, &apply)
     } else {
         Default::default()
     };
@@ -387,6 +413,7 @@ async fn render_parent(
         manages_children,
         plan,
         revisions,
+        apply,
         decorator: false,
         metadata_change: None,
     })

@@ -2,6 +2,7 @@
 //! and the plan (see [`Report`]), as YAML, JSON or a readable diff.
 
 use metacontroller_engine::render::{Plan, RevisionStep, StepAction};
+use metacontroller_engine::ssa::ApplyOptions;
 use serde_json::{Map, Value, json};
 
 use super::linediff;
@@ -49,6 +50,8 @@ pub struct Report {
     pub plan: Plan,
     /// The ControllerRevision steps of a rolling update (none without one).
     pub revisions: Vec<RevisionStep>,
+    /// How children are written.
+    pub apply: ApplyOptions,
     /// A DecoratorController's target: children are its attachments.
     pub decorator: bool,
     /// A DecoratorController's target before and after its labels,
@@ -116,6 +119,19 @@ impl Report {
                 if let StepAction::Error(err) = &step.action {
                     out.insert("error".into(), json!(err));
                 }
+                if let Some(ssa) = &step.ssa {
+                    let mut apply = Map::new();
+                    apply.insert("fieldManager".into(), json!(ssa.field_manager));
+                    apply.insert("force".into(), json!(true));
+                    if ssa.removes_last_applied {
+                        apply.insert("removesLastApplied".into(), json!(true));
+                    }
+                    apply.insert("object".into(), ssa.object.clone());
+                    out.insert("serverSideApply".into(), Value::Object(apply));
+                    if let (Some(_), Some(result)) = (&step.observed, &step.applied) {
+                        out.insert("result".into(), result.clone());
+                    }
+                }
                 match (&step.observed, &step.applied) {
                     (None, Some(applied)) => {
                         out.insert("object".into(), applied.clone());
@@ -170,6 +186,9 @@ impl Report {
         } else if self.remove_finalizer {
             plan.insert("finalizer".into(), json!("remove"));
         }
+        if self.apply.is_server_side() {
+            plan.insert("applyStrategy".into(), json!(self.apply.strategy.as_str()));
+        }
         let mut root = Map::new();
         root.insert(
             (if self.decorator { "object" } else { "parent" }).into(),
@@ -215,6 +234,17 @@ impl Report {
             ));
             if let StepAction::Error(err) = &step.action {
                 out.push_str(&format!("  {err}\n"));
+            }
+            if let Some(ssa) = &step.ssa {
+                out.push_str(&format!(
+                    "  server-side apply, field manager {}, force{}\n",
+                    ssa.field_manager,
+                    if ssa.removes_last_applied {
+                        ", after removing the last-applied annotation"
+                    } else {
+                        ""
+                    }
+                ));
             }
             match (&step.observed, &step.applied) {
                 (None, Some(applied)) => {
