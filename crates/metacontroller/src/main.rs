@@ -285,12 +285,13 @@ async fn bind(what: &str, address: &str) -> anyhow::Result<Option<TcpListener>> 
 }
 
 /// The listening sockets of the HTTP endpoints (metrics, health probes,
-/// profiling), bound before the engine starts so that a busy port fails at
-/// once; `None` for a disabled one.
+/// profiling, live view), bound before the engine starts so that a busy
+/// port fails at once; `None` for a disabled one.
 pub(crate) struct Endpoints {
     pub metrics: Option<TcpListener>,
     pub health: Option<TcpListener>,
     pub pprof: Option<TcpListener>,
+    pub view: Option<TcpListener>,
 }
 
 impl Endpoints {
@@ -299,6 +300,13 @@ impl Endpoints {
             metrics: bind("metrics server", &args.metrics_address).await?,
             health: bind("health probes", &args.health_probe_bind_address).await?,
             pprof: bind("profiling server", &args.pprof_address).await?,
+            view: args
+                .view_address
+                .as_deref()
+                .map(|a| view::bind(a, args.view_any_port))
+                .transpose()
+                .context("live view")?
+                .flatten(),
         })
     }
 }
@@ -322,16 +330,7 @@ async fn run_engine(
     let engine = Engine::new(client.clone(), config, Some(&mut registry)).with_resync(resync);
     let registry = Arc::new(registry);
     let mut servers = tokio::task::JoinSet::new();
-    let view = args.view_address.as_deref();
-    let engine = view::attach(
-        engine,
-        view,
-        args.view_any_port,
-        &client,
-        &mut servers,
-        &cancel,
-    )
-    .context("live view")?;
+    let engine = view::attach(engine, endpoints.view, &client, &mut servers, &cancel);
     if let Some(listener) = endpoints.metrics {
         servers.spawn(serve_metrics(listener, registry, cancel.clone()));
     }

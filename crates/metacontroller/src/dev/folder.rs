@@ -1,10 +1,15 @@
 //! `dev -f DIR`: brings a folder up (its hooks from the dev file, then its
 //! manifests) and keeps it up to date by polling modification times: a
 //! changed, added or removed manifest file re-applies the manifests, a
-//! changed hook file restarts that hook. Objects of a removed file are left
-//! in place. Every change is reported on stdout in one line, and a restarted hook resyncs every controller (the
-//! cluster did not change, but the hook's answers may have).
+//! changed hook file restarts that hook, and a hook that exits on its own
+//! is started again after a back-off (see [`super::hooks`]). The objects
+//! dev applied are recorded with their files: one that is in no file any
+//! more (its file was deleted, or it was removed from it) is deleted.
+//! Every change is reported on stderr in one line, and a restarted hook
+//! resyncs every controller (the cluster did not change, but the hook's
+//! answers may have).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -26,6 +31,8 @@ pub struct Folder {
     hooks: Hooks,
     /// The manifest files and their modification times at the last apply.
     stamp: Vec<(PathBuf, Option<SystemTime>)>,
+    /// The objects of the last successful apply, each with its file.
+    applied: Vec<Manifest>,
 }
 
 impl Folder {
@@ -56,6 +63,7 @@ impl Folder {
             client,
             hooks,
             stamp: Vec::new(),
+            applied: Vec::new(),
         };
         let applied = folder.apply().await?;
         summary.add(
@@ -87,7 +95,42 @@ impl Folder {
         for (file, _) in &self.stamp {
             all.extend(manifests::read(file, &vars)?);
         }
-        Ok(manifests::apply_all(&self.client, &all).await?)
+        let applied = manifests::apply_all(&self.client, &all).await?;
+        self.applied = all;
+        Ok(applied)
+    }
+
+    /// Applies every manifest, then deletes the objects of the previous
+    /// apply that are in no file any more; returns what was applied and
+    /// what was deleted (with the file it came from).
+    async fn reapply(&mut self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let before = std::mem::take(&mut self.applied);
+        let applied = match self.apply().await {
+            Ok(applied) => applied,
+            Err(err) => {
+                self.applied = before;
+                return Err(err);
+            }
+        };
+        let now: HashSet<_> = self.applied.iter().map(Manifest::identity).collect();
+        let gone: Vec<Manifest> = before
+            .into_iter()
+            .filter(|m| !now.contains(&m.identity()))
+            .collect();
+        let deleted = manifests::delete_all(&self.client, &gone).await?;
+        let deleted = deleted
+            .into_iter()
+            .map(|what| {
+                let file = gone
+                    .iter()
+                    .find(|m| m.describe() == what)
+                    .and_then(|m| m.file.file_name())
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                format!("{what} (gone from {file})")
+            })
+            .collect();
+        Ok((applied, deleted))
     }
 
     /// Polls for changes until `cancel`, then stops the hooks. A restarted
@@ -105,12 +148,24 @@ impl Folder {
                     Err(err) => eprintln!("hook failed: {err}"),
                 }
             }
-            if !restarted.is_empty() {
+            let revived = self.hooks.restart_exited().await;
+            for outcome in &revived {
+                match outcome {
+                    Ok(line) => eprintln!("{line}"),
+                    Err(err) => eprintln!("hook failed: {err}"),
+                }
+            }
+            if restarted.iter().chain(&revived).any(Result::is_ok) {
                 resync.resync_all();
             }
             if self.manifest_stamp() != self.stamp {
-                match self.apply().await {
-                    Ok(applied) => eprintln!("re-applied {}", applied.join(", ")),
+                match self.reapply().await {
+                    Ok((applied, deleted)) => {
+                        eprintln!("re-applied {}", applied.join(", "));
+                        if !deleted.is_empty() {
+                            eprintln!("deleted {}", deleted.join(", "));
+                        }
+                    }
                     Err(err) => eprintln!("re-apply failed: {err:#}"),
                 }
             }

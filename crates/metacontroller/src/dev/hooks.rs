@@ -17,6 +17,11 @@
 //! (NAME upper-cased, `-` as `_`). Without `watch`, every file directly in
 //! the hook's folder that is not a manifest restarts it. A hook's output is
 //! copied to stderr, each line prefixed with `[name]`.
+//!
+//! A hook that exits on its own is started again after a back-off: 1 s,
+//! doubling with each restart up to 30 s, back to 1 s once a run lasted
+//! 60 s (and whenever a watched file changes). Each restart is one line on
+//! stderr.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -32,6 +37,12 @@ use tokio::process::{Child, Command};
 pub const DEV_FILE: &str = "dev.yaml";
 /// How long a hook may take to listen on its port.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(30);
+/// The first back-off before a hook that exited is started again.
+const BACKOFF_MIN: Duration = Duration::from_secs(1);
+/// The longest back-off.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// A run this long resets the back-off.
+const BACKOFF_RESET: Duration = Duration::from_secs(60);
 
 /// Why a hook could not be set up or started.
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +151,12 @@ pub struct Hook {
     child: Option<Child>,
     /// Modification times of the watched files at the last (re)start.
     stamp: Vec<(PathBuf, Option<SystemTime>)>,
+    /// When the process was last started.
+    started: Instant,
+    /// The back-off before the next restart after an exit.
+    backoff: Duration,
+    /// After an exit: when to start again, and how it ended.
+    exited: Option<(Instant, String)>,
 }
 
 /// Every hook of the dev file.
@@ -188,6 +205,9 @@ impl Hooks {
                 dir,
                 child: None,
                 stamp: Vec::new(),
+                started: Instant::now(),
+                backoff: BACKOFF_MIN,
+                exited: None,
             });
         }
         Ok(Hooks { hooks })
@@ -220,7 +240,48 @@ impl Hooks {
         for hook in &mut self.hooks {
             if hook.watched_stamp() != hook.stamp {
                 hook.stop().await;
+                hook.backoff = BACKOFF_MIN;
+                hook.exited = None;
                 restarted.push(hook.start().await.map(|()| hook.spec.name.clone()));
+            }
+        }
+        restarted
+    }
+
+    /// Notices hooks that exited on their own and starts again those whose
+    /// back-off is over; one line for each restart.
+    pub async fn restart_exited(&mut self) -> Vec<Result<String, HookError>> {
+        let mut restarted = Vec::new();
+        for hook in &mut self.hooks {
+            if let Some(child) = &mut hook.child
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                hook.child = None;
+                if hook.started.elapsed() >= BACKOFF_RESET {
+                    hook.backoff = BACKOFF_MIN;
+                }
+                hook.exited = Some((Instant::now() + hook.backoff, status.to_string()));
+            }
+            let Some((due, how)) = hook.exited.clone() else {
+                continue;
+            };
+            if hook.child.is_some() || Instant::now() < due {
+                continue;
+            }
+            let waited = hook.backoff;
+            hook.backoff = (hook.backoff * 2).min(BACKOFF_MAX);
+            match hook.start().await {
+                Ok(()) => {
+                    hook.exited = None;
+                    restarted.push(Ok(format!(
+                        "restarted hook {} after it exited ({how}; back-off {waited:?})",
+                        hook.spec.name
+                    )));
+                }
+                Err(err) => {
+                    hook.exited = Some((Instant::now() + hook.backoff, err.to_string()));
+                    restarted.push(Err(err));
+                }
             }
         }
         restarted
@@ -286,6 +347,7 @@ impl Hook {
 
     async fn start(&mut self) -> Result<(), HookError> {
         self.stamp = self.watched_stamp();
+        self.started = Instant::now();
         let name = self.spec.name.clone();
         let mut command = Command::new(&self.spec.command[0]);
         command

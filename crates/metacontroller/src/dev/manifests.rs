@@ -10,12 +10,16 @@
 //! until each is `Established`; then every other object; then the
 //! CompositeControllers and DecoratorControllers, so that they start on a
 //! complete world.
+//!
+//! An object that was applied and is no longer in any file (its file was
+//! deleted, or it was removed from it) is deleted ([`delete_all`]), in the
+//! reverse order: controllers, other objects, CRDs.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use kube::api::{DynamicObject, Patch, PatchParams};
+use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::discovery::{Discovery, Scope};
 use serde::Deserialize;
@@ -76,6 +80,21 @@ impl Manifest {
                 .unwrap_or_default()
                 .to_lowercase(),
             self.name()
+        )
+    }
+
+    /// What names the object on the server, whatever its file: API group,
+    /// kind, namespace (as written) and name.
+    pub fn identity(&self) -> (String, String, String, String) {
+        let gvk = self.gvk();
+        (
+            gvk.group,
+            gvk.kind,
+            self.object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            self.name().to_owned(),
         )
     }
 
@@ -217,16 +236,51 @@ pub async fn apply_all(
     Ok(applied)
 }
 
-async fn apply(
+/// Deletes `manifests`, controllers first and CRDs last; an object already
+/// gone is fine. Returns what was deleted, as `kind/name`.
+pub async fn delete_all(
+    client: &kube::Client,
+    manifests: &[Manifest],
+) -> Result<Vec<String>, ManifestError> {
+    let mut deleted = Vec::new();
+    if manifests.is_empty() {
+        return Ok(deleted);
+    }
+    let discovery = Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|source| ManifestError::Api {
+            what: "API discovery".into(),
+            source,
+        })?;
+    for round in (0..3).rev() {
+        for manifest in manifests.iter().filter(|m| m.round() == round) {
+            let what = format!("{} ({})", manifest.describe(), manifest.file.display());
+            let Some(api) = api_for(client, &discovery, manifest) else {
+                // Its type is gone (a deleted CRD takes its objects along).
+                continue;
+            };
+            match api
+                .delete(manifest.name(), &DeleteParams::background())
+                .await
+            {
+                Ok(_) => deleted.push(manifest.describe()),
+                Err(kube::Error::Api(status)) if status.is_not_found() => {}
+                Err(source) => return Err(ManifestError::Api { what, source }),
+            }
+        }
+    }
+    Ok(deleted)
+}
+
+/// The API of `manifest`'s type and namespace, if the server has the type.
+fn api_for(
     client: &kube::Client,
     discovery: &Discovery,
     manifest: &Manifest,
-) -> Result<(), ManifestError> {
-    let what = format!("{} ({})", manifest.describe(), manifest.file.display());
-    let (resource, capabilities) = discovery
-        .resolve_gvk(&manifest.gvk())
-        .ok_or_else(|| ManifestError::UnknownKind { what: what.clone() })?;
-    let api: kube::Api<DynamicObject> = match capabilities.scope {
+) -> Option<kube::Api<DynamicObject>> {
+    let (resource, capabilities) = discovery.resolve_gvk(&manifest.gvk())?;
+    Some(match capabilities.scope {
         Scope::Cluster => kube::Api::all_with(client.clone(), &resource),
         Scope::Namespaced => {
             let namespace = manifest.object["metadata"]["namespace"]
@@ -234,7 +288,17 @@ async fn apply(
                 .unwrap_or("default");
             kube::Api::namespaced_with(client.clone(), namespace, &resource)
         }
-    };
+    })
+}
+
+async fn apply(
+    client: &kube::Client,
+    discovery: &Discovery,
+    manifest: &Manifest,
+) -> Result<(), ManifestError> {
+    let what = format!("{} ({})", manifest.describe(), manifest.file.display());
+    let api = api_for(client, discovery, manifest)
+        .ok_or_else(|| ManifestError::UnknownKind { what: what.clone() })?;
     api.patch(
         manifest.name(),
         &PatchParams::apply(FIELD_MANAGER).force(),

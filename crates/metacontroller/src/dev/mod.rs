@@ -153,10 +153,17 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
         eprintln!("{usage}");
     }
 
-    // 2. Every other port.
-    let endpoints = Endpoints::bind(&args.engine).await?;
+    // 2. Every other port, the live view's included (on its loopback port
+    // unless told otherwise).
+    let mut engine_args = args.engine.clone();
+    if engine_args.view_address.is_none() {
+        engine_args.view_address = Some(crate::view::DEV_ADDRESS.to_owned());
+        engine_args.view_any_port = true;
+    }
+    let endpoints = Endpoints::bind(&engine_args).await?;
     summary.add("metrics", endpoint_line(&endpoints.metrics, "/metrics"));
     summary.add("health", endpoint_line(&endpoints.health, "/healthz"));
+    summary.add("live view", endpoint_line(&endpoints.view, "/"));
     if endpoints.pprof.is_some() {
         summary.add(
             "profiling",
@@ -196,12 +203,6 @@ pub async fn dev(args: DevArgs) -> anyhow::Result<()> {
 
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    // The live view, on its loopback port unless told otherwise.
-    let mut engine_args = args.engine.clone();
-    if engine_args.view_address.is_none() {
-        engine_args.view_address = Some(crate::view::DEV_ADDRESS.to_owned());
-        engine_args.view_any_port = true;
-    }
     let resync = ResyncHandle::default();
     let watcher = folder.map(|folder| tokio::spawn(folder.watch(resync.clone(), cancel.clone())));
     let result = run_engine(

@@ -61,18 +61,17 @@ pub fn bind(address: &str, fallback: bool) -> Result<Option<TcpListener>, Listen
     }
 }
 
-/// With an `address`, serves the view there (in `servers`, until `cancel`
-/// fires) and gives `engine` the journal it shows.
+/// With a `listener` (see [`bind`]), serves the view on it (in `servers`,
+/// until `cancel` fires) and gives `engine` the journal it shows.
 pub fn attach(
     engine: Engine,
-    address: Option<&str>,
-    any_port: bool,
+    listener: Option<TcpListener>,
     client: &kube::Client,
     servers: &mut JoinSet<std::io::Result<()>>,
     cancel: &CancellationToken,
-) -> Result<Engine, ListenError> {
-    let Some(listener) = address.map(|a| bind(a, any_port)).transpose()?.flatten() else {
-        return Ok(engine);
+) -> Engine {
+    let Some(listener) = listener else {
+        return engine;
     };
     let journal = Journal::new();
     let handles = Handles {
@@ -80,7 +79,7 @@ pub fn attach(
         client: client.clone(),
     };
     servers.spawn(serve(listener, handles, cancel.clone()));
-    Ok(engine.with_journal(journal))
+    engine.with_journal(journal)
 }
 
 /// Serves the view on `listener` until `cancel` fires.
