@@ -28,6 +28,11 @@
 //!   plans the deletes and the finalizer's removal; v1 and v2 hooks get
 //!   their children keyed differently.
 //!
+//! The tests that compare with the engine (the examples, the rolling step,
+//! server-side apply) run on the server `MC_TEST_CLUSTER` names: `dev` on
+//! the embedded server (default), or `metacontroller run` on a real control
+//! plane (`real`).
+//!
 //! Needs kubectl and python3 (skipped without them unless
 //! `MC_REQUIRE_KUBECTL` is set).
 #![cfg(unix)]
@@ -44,7 +49,13 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 const LAST_APPLIED: &str = "metacontroller.k8s.io/last-applied-configuration";
-const WAIT: Duration = Duration::from_secs(60);
+/// How long to wait for the engine: longer on a real control plane.
+fn wait_limit() -> Duration {
+    match metacontroller_testbed::ClusterKind::from_env() {
+        Ok(metacontroller_testbed::ClusterKind::Real) => Duration::from_secs(180),
+        _ => Duration::from_secs(60),
+    }
+}
 
 /// kubectl (first entry of `MC_KUBECTLS`, else on `PATH`), or `None` when
 /// the tests that need it should be skipped.
@@ -105,6 +116,81 @@ fn start_dev_with(dir: &Path, flags: &[&str]) -> (Proc, PathBuf) {
     // Keep draining stdout so the server never blocks on it.
     std::thread::spawn(move || for _ in lines {});
     (proc, kubeconfig)
+}
+
+/// The API server with Metacontroller running against it: `metacontroller
+/// dev` (the embedded server), or, with `MC_TEST_CLUSTER=real`, a real
+/// control plane with Metacontroller's CRDs and `metacontroller run`.
+struct Server {
+    _engine: Proc,
+    /// The real control plane, stopped on drop (before its runtime).
+    _real: Option<metacontroller_testbed::RealCluster>,
+    _runtime: Option<tokio::runtime::Runtime>,
+    kubeconfig: PathBuf,
+}
+
+/// The server `MC_TEST_CLUSTER` names, its engine started with `flags`.
+fn start_server(dir: &Path, flags: &[&str]) -> Server {
+    use metacontroller_testbed::ClusterKind;
+    if ClusterKind::from_env().expect("MC_TEST_CLUSTER") == ClusterKind::Embedded {
+        let (engine, kubeconfig) = start_dev_with(dir, flags);
+        return Server {
+            _engine: engine,
+            _real: None,
+            _runtime: None,
+            kubeconfig,
+        };
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let real = runtime
+        .block_on(metacontroller_testbed::RealCluster::start())
+        .expect("start a real control plane");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(&kubeconfig, real.kubeconfig()).unwrap();
+    let k = Kubectl {
+        bin: kubectl().expect("kubectl"),
+        kubeconfig: kubeconfig.clone(),
+    };
+    let crds = repo_root().join("manifests/metacontroller-crds-v1.yaml");
+    k.ok(&["create", "-f", crds.to_str().unwrap()]);
+    for crd in [
+        "compositecontrollers",
+        "decoratorcontrollers",
+        "controllerrevisions",
+    ] {
+        k.ok(&[
+            "wait",
+            "--for",
+            "condition=Established",
+            "--timeout",
+            "60s",
+            &format!("crd/{crd}.metacontroller.k8s.io"),
+        ]);
+    }
+    // Pods need the namespace's ServiceAccount (admission).
+    wait_until("the default ServiceAccount", || {
+        k.run(&["get", "serviceaccount", "default"])
+            .status
+            .success()
+    });
+    let engine = Command::new(env!("CARGO_BIN_EXE_metacontroller"))
+        .arg("run")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--metrics-address", "0", "--health-probe-bind-address", "0"])
+        .args(flags)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("metacontroller.log")).unwrap())
+        .spawn()
+        .expect("start metacontroller run");
+    Server {
+        _engine: Proc(engine),
+        _real: Some(real),
+        _runtime: Some(runtime),
+        kubeconfig,
+    }
 }
 
 /// The example's `hook.py` on a free port.
@@ -179,7 +265,10 @@ fn start_recorder(example: &Path, out: &Path) -> (Proc, u16) {
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let start = Instant::now();
     while !done() {
-        assert!(start.elapsed() < WAIT, "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < wait_limit(),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
 }
@@ -211,7 +300,8 @@ impl Kubectl {
 
     fn json(&self, args: &[&str]) -> Value {
         let mut all = args.to_vec();
-        all.extend(["-o", "json"]);
+        // Objects as the engine sees them (and passes them to hooks).
+        all.extend(["-o", "json", "--show-managed-fields"]);
         serde_json::from_str(&self.ok(&all)).unwrap()
     }
 }
@@ -346,10 +436,10 @@ fn examples_render_what_the_engine_applies() {
     for ex in EXAMPLES {
         let here = root.join("examples").join(ex.name);
         let tmp = tempfile::tempdir().unwrap();
-        let (_server, kubeconfig) = start_dev(tmp.path());
+        let server = start_server(tmp.path(), &[]);
         let k = Kubectl {
             bin: kubectl_bin.clone(),
-            kubeconfig,
+            kubeconfig: server.kubeconfig.clone(),
         };
         let engine_requests = tmp.path().join("engine-requests");
         std::fs::create_dir(&engine_requests).unwrap();
@@ -1090,14 +1180,14 @@ fn service_per_pod_renders_what_the_engine_applies() {
     assert_eq!(code, 1, "{stderr}");
 }
 
-/// The catset example converged on the embedded server with every Pod
-/// Ready: `(dev, hook, kubectl, input dir with the CRD and controller)`.
-fn converged_catset(tmp: &Path, kubectl_bin: PathBuf) -> (Proc, Proc, Kubectl, PathBuf) {
+/// The catset example converged with every Pod Ready: `(server, hook,
+/// kubectl, input dir with the CRD and controller)`.
+fn converged_catset(tmp: &Path, kubectl_bin: PathBuf) -> (Server, Proc, Kubectl, PathBuf) {
     let here = repo_root().join("examples/catset");
-    let (server, kubeconfig) = start_dev(tmp);
+    let server = start_server(tmp, &[]);
     let k = Kubectl {
         bin: kubectl_bin,
-        kubeconfig,
+        kubeconfig: server.kubeconfig.clone(),
     };
     let (hook, port) = start_hook(&here);
     k.ok(&["apply", "-f", here.join("crd.yaml").to_str().unwrap()]);
@@ -1384,10 +1474,10 @@ fn server_side_apply_renders_what_the_engine_applies() {
     let Some(kubectl_bin) = kubectl() else { return };
     let here = repo_root().join("examples/cluster-parent");
     let tmp = tempfile::tempdir().unwrap();
-    let (_server, kubeconfig) = start_dev_with(tmp.path(), &["--apply-strategy=server-side-apply"]);
+    let server = start_server(tmp.path(), &["--apply-strategy=server-side-apply"]);
     let k = Kubectl {
         bin: kubectl_bin,
-        kubeconfig,
+        kubeconfig: server.kubeconfig.clone(),
     };
     let (_hook, port) = start_hook(&here);
     k.ok(&["apply", "-f", here.join("crd.yaml").to_str().unwrap()]);
@@ -1438,15 +1528,9 @@ fn server_side_apply_renders_what_the_engine_applies() {
             std::thread::sleep(Duration::from_secs(2));
             let now = (
                 k.json(&["get", "sharedconfig", "greeting"]),
-                // Server-side apply's bookkeeping is an input too.
-                k.json(&[
-                    "get",
-                    "configmap",
-                    "greeting",
-                    "-n",
-                    "team-a",
-                    "--show-managed-fields",
-                ]),
+                // Server-side apply's bookkeeping is an input too (read
+                // with --show-managed-fields).
+                k.json(&["get", "configmap", "greeting", "-n", "team-a"]),
             );
             let same = now == stable
                 && now.0["status"]["observedGeneration"] == now.0["metadata"]["generation"];
