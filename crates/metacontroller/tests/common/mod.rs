@@ -11,6 +11,7 @@ pub mod instance;
 pub mod kubectl;
 pub mod paths;
 pub mod proxy;
+pub mod render_bed;
 pub mod things;
 
 use std::time::{Duration, Instant};
