@@ -218,6 +218,12 @@ impl Report {
 
     fn diff(&self) -> String {
         let mut out = format!("# {} ({} hook)\n", self.parent, self.hook);
+        if self.apply.is_server_side() {
+            out.push_str(&format!(
+                "# server-side apply as {}: results computed offline from managedFields, without the schema\n",
+                self.apply.field_manager
+            ));
+        }
         for err in &self.refused {
             out.push_str(&format!("refused: {err}\n"));
         }
