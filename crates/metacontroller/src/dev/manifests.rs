@@ -84,7 +84,8 @@ impl Manifest {
     }
 
     /// What names the object on the server, whatever its file: API group,
-    /// kind, namespace (as written) and name.
+    /// kind, namespace (`default` when none is written, as it is applied)
+    /// and name.
     pub fn identity(&self) -> (String, String, String, String) {
         let gvk = self.gvk();
         (
@@ -92,7 +93,8 @@ impl Manifest {
             gvk.kind,
             self.object["metadata"]["namespace"]
                 .as_str()
-                .unwrap_or_default()
+                .filter(|ns| !ns.is_empty())
+                .unwrap_or("default")
                 .to_owned(),
             self.name().to_owned(),
         )
@@ -364,6 +366,10 @@ mod tests {
             ]
         );
         assert_eq!(read[0].object["spec"]["url"], "http://127.0.0.1:8123/sync");
+        // No namespace and `default` name the same object.
+        let mut explicit = read[1].clone();
+        explicit.object["metadata"]["namespace"] = "default".into();
+        assert_eq!(explicit.identity(), read[1].identity());
         std::fs::write(&file, "kind: ConfigMap\nmetadata: {name: m}\n").unwrap();
         assert!(super::read(&file, &vars).is_err(), "apiVersion is required");
         let dev = dir.path().join("dev.yaml");
