@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-log() { printf '\n==> %s\n' "$*"; }
+# Each step's heading says how long the run has taken so far.
+log() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 # Python venv with the official kubernetes client (for the client conformance test).
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import kubernetes' 2>/dev/null; then
@@ -104,3 +105,4 @@ cargo test --locked -p metacontroller --test leader_election
 cargo test --locked -p metacontroller --test metrics
 cargo test --locked -p metacontroller --test process_faults
 cargo test --locked -p metacontroller-bench --test quick
+log "all checks passed"
