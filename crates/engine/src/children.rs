@@ -278,8 +278,8 @@ async fn create(
     claim_ownership(&mut obj, parent);
     let api = dynapi::api(client, resource, object::namespace(&obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child");
-    let result = match dynapi::create(&api, obj).await {
-        Ok(_) => Ok(()),
+    let result = match dynapi::create_unread(&api, &obj).await {
+        Ok(()) => Ok(()),
         Err(err) if err.is_already_exists() => {
             tracing::info!(child = %object::describe(desired), "child already exists");
             Ok(())

@@ -86,6 +86,19 @@ pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, RequestEr
         .into_value())
 }
 
+/// POST, for callers that need only the outcome: the answer's status is
+/// checked, its body is read but not decoded (a created child costs one
+/// object decode less; the watch brings it to the cache anyway).
+pub async fn create_unread(api: &Api<RawObject>, obj: &Value) -> Result<(), RequestError> {
+    let body = serde_json::to_vec(obj).map_err(|e| RequestError::Kube(kube::Error::SerdeError(e)))?;
+    let request = kube::core::Request::new(api.resource_url())
+        .create(&PostParams::default(), body)
+        .map_err(|e| RequestError::Kube(kube::Error::BuildRequest(e)))?;
+    let client: Client = api.clone().into();
+    client.request::<serde::de::IgnoredAny>(request).await?;
+    Ok(())
+}
+
 /// Server-side apply (`PATCH` with `application/apply-patch+yaml`) with
 /// `force=true`, optionally as a dry run (`dryRun=All`).
 pub async fn apply(
