@@ -101,6 +101,7 @@ export MC_TEST_CLUSTER=real
 cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
 cargo test --locked -p metacontroller-testbed -- --test-threads 2
 cargo test --locked -p metacontroller --test examples
+cargo test --locked -p metacontroller --test render --test render_rollout --test render_ssa
 cargo test --locked -p metacontroller --test leader_election
 cargo test --locked -p metacontroller --test metrics
 cargo test --locked -p metacontroller --test process_faults

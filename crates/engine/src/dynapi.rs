@@ -90,7 +90,8 @@ pub async fn create(api: &Api<RawObject>, obj: Value) -> Result<Value, RequestEr
 /// checked, its body is read but not decoded (a created child costs one
 /// object decode less; the watch brings it to the cache anyway).
 pub async fn create_unread(api: &Api<RawObject>, obj: &Value) -> Result<(), RequestError> {
-    let body = serde_json::to_vec(obj).map_err(|e| RequestError::Kube(kube::Error::SerdeError(e)))?;
+    let body =
+        serde_json::to_vec(obj).map_err(|e| RequestError::Kube(kube::Error::SerdeError(e)))?;
     let request = kube::core::Request::new(api.resource_url())
         .create(&PostParams::default(), body)
         .map_err(|e| RequestError::Kube(kube::Error::BuildRequest(e)))?;

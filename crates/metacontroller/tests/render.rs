@@ -123,15 +123,7 @@ fn examples_render_what_the_engine_applies() {
         std::fs::create_dir(&engine_requests).unwrap();
         let (_hook, port) = start_recorder(&here, &engine_requests);
         let crd = here.join("crd.yaml");
-        k.ok(&["apply", "-f", crd.to_str().unwrap()]);
-        k.ok(&[
-            "wait",
-            "--for",
-            "condition=Established",
-            "--timeout",
-            "60s",
-            &format!("crd/{}", ex.parents),
-        ]);
+        k.apply_crd(&crd, ex.parents);
         let controller = controller_file(&here, port, tmp.path());
         k.ok(&["apply", "-f", controller.to_str().unwrap()]);
         k.ok(&["apply", "-f", here.join(ex.input).to_str().unwrap()]);

@@ -27,15 +27,7 @@ fn converged_catset(tmp: &Path, kubectl_bin: PathBuf) -> (Server, Proc, Kubectl,
         kubeconfig: server.kubeconfig.clone(),
     };
     let (hook, port) = start_hook(&here);
-    k.ok(&["apply", "-f", here.join("crd.yaml").to_str().unwrap()]);
-    k.ok(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout",
-        "60s",
-        "crd/catsets.ctl.example.com",
-    ]);
+    k.apply_crd(&here.join("crd.yaml"), "catsets.ctl.example.com");
     let controller = controller_file(&here, port, tmp);
     k.ok(&["apply", "-f", controller.to_str().unwrap()]);
     k.ok(&["apply", "-f", here.join("catset.yaml").to_str().unwrap()]);

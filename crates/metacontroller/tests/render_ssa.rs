@@ -45,15 +45,7 @@ fn server_side_apply_renders_what_the_engine_applies() {
         kubeconfig: server.kubeconfig.clone(),
     };
     let (_hook, port) = start_hook(&here);
-    k.ok(&["apply", "-f", here.join("crd.yaml").to_str().unwrap()]);
-    k.ok(&[
-        "wait",
-        "--for",
-        "condition=Established",
-        "--timeout",
-        "60s",
-        "crd/sharedconfigs.demo.example.com",
-    ]);
+    k.apply_crd(&here.join("crd.yaml"), "sharedconfigs.demo.example.com");
     let controller = controller_file(&here, port, tmp.path());
     k.ok(&["apply", "-f", controller.to_str().unwrap()]);
     k.ok(&[

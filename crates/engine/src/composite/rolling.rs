@@ -97,7 +97,7 @@ use crate::object::{self, RawObject};
 use super::controller::ParentController;
 use super::revisions::{Revision, RevisionError};
 use super::rollout::Rolling;
-use super::rollstep::{self, ParentRevision, RollStep, group_kind_of};
+use super::rollstep::{self, ParentRevision, RollStep};
 
 /// When to look at a parent again after a rollout step.
 const PROGRESS_RECHECK: Duration = Duration::from_secs(1);
@@ -248,13 +248,12 @@ impl ParentController {
     /// The namespace and `controller-uid` label the child gets before it is
     /// written, as [`rollstep::default_child_metadata`].
     fn default_child_metadata(&self, parent: &Value, child: &mut Value) {
-        let (group, kind) = group_kind_of(child);
-        let namespaced = self
-            .children
-            .iter()
-            .find(|c| c.info.group() == group && c.info.kind() == kind)
-            .is_none_or(|c| c.info.namespaced);
-        rollstep::default_child_metadata(parent, child, namespaced, self.filter.generate_selector);
+        rollstep::default_declared_child_metadata(
+            self.children.iter().map(|c| &c.info),
+            parent,
+            child,
+            self.filter.generate_selector,
+        );
     }
 
     /// Step 1: the revisions this parent owns, adopting and releasing as

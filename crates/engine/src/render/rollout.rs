@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::{CompositeRender, RenderError};
 use crate::children::Children;
 use crate::composite::revisions::{self, Revision};
-use crate::composite::rollstep::{self, ParentRevision, RollStep, group_kind_of};
+use crate::composite::rollstep::{self, ParentRevision, RollStep};
 use crate::object;
 use crate::ssa::ApplyOptions;
 
@@ -213,13 +213,12 @@ impl CompositeRender {
         let generate = self.controller.spec.generates_selector();
         let mut answers = answers.into_iter().map(|mut answer| {
             for child in &mut answer.children {
-                let (group, kind) = group_kind_of(child);
-                let namespaced = self
-                    .children
-                    .iter()
-                    .find(|c| c.info.group() == group && c.info.kind() == kind)
-                    .is_none_or(|c| c.info.namespaced);
-                rollstep::default_child_metadata(parent, child, namespaced, generate);
+                rollstep::default_declared_child_metadata(
+                    self.children.iter().map(|c| &c.info),
+                    parent,
+                    child,
+                    generate,
+                );
             }
             answer
         });

@@ -124,14 +124,7 @@ pub fn start_server(dir: &Path, flags: &[&str]) -> Server {
         "decoratorcontrollers",
         "controllerrevisions",
     ] {
-        k.ok(&[
-            "wait",
-            "--for",
-            "condition=Established",
-            "--timeout",
-            "60s",
-            &format!("crd/{crd}.metacontroller.k8s.io"),
-        ]);
+        k.wait_established(&format!("{crd}.metacontroller.k8s.io"));
     }
     // Pods need the namespace's ServiceAccount (admission).
     wait_until("the default ServiceAccount", || {
@@ -262,6 +255,25 @@ impl Kubectl {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Creates or updates the CRDs in `file` and waits until `crd` (its
+    /// `<plural>.<group>` name) is Established.
+    pub fn apply_crd(&self, file: &Path, crd: &str) {
+        self.ok(&["apply", "-f", file.to_str().unwrap()]);
+        self.wait_established(crd);
+    }
+
+    /// Waits until the CRD `crd` is Established.
+    pub fn wait_established(&self, crd: &str) {
+        self.ok(&[
+            "wait",
+            "--for",
+            "condition=Established",
+            "--timeout",
+            "60s",
+            &format!("crd/{crd}"),
+        ]);
     }
 
     pub fn json(&self, args: &[&str]) -> Value {

@@ -113,6 +113,23 @@ pub(crate) fn split(
     })
 }
 
+/// [`default_child_metadata`] for a child of one of the declared child
+/// types (a child of an undeclared type counts as namespaced; the sync
+/// refuses it later).
+pub(crate) fn default_declared_child_metadata<'a>(
+    declared: impl IntoIterator<Item = &'a ResourceInfo>,
+    parent: &Value,
+    child: &mut Value,
+    generate_selector: bool,
+) {
+    let (group, kind) = group_kind_of(child);
+    let namespaced = declared
+        .into_iter()
+        .find(|info| info.group() == group && info.kind() == kind)
+        .is_none_or(|info| info.namespaced);
+    default_child_metadata(parent, child, namespaced, generate_selector);
+}
+
 /// The namespace and `controller-uid` label a hook's child gets before it
 /// is written (see the sync's desired-children check), so the up-to-date
 /// checks compare like with like; `namespaced` tells the child's scope.
