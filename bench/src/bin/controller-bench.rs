@@ -24,7 +24,7 @@ use clap::Parser;
 use metacontroller_bench::Machine;
 use metacontroller_bench::controller::hook::HookKind;
 use metacontroller_bench::controller::process::{Contender, Programs};
-use metacontroller_bench::controller::run::{self, Options, RunResult};
+use metacontroller_bench::controller::run::{self, Options, Phase, RunResult};
 use metacontroller_bench::controller::{plot, report};
 use metacontroller_testbed::ClusterKind;
 use serde::Serialize;
@@ -86,6 +86,21 @@ struct Args {
     /// (they are still built when missing).
     #[arg(long)]
     no_build: bool,
+    /// Workloads to leave out (W2 and W1 always run), e.g. `w3,w4,w5,w6`
+    /// for a large N.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    skip: Vec<Phase>,
+    /// Requests in flight the floor's knee search tries.
+    #[arg(long, value_delimiter = ',', default_values_t = metacontroller_bench::controller::floor::LEVELS.to_vec())]
+    floor_levels: Vec<usize>,
+    /// Creates per probe of the floor's knee search (0: 100 with --quick,
+    /// else 1.5 N between 300 and 4,000).
+    #[arg(long, default_value_t = 0)]
+    floor_probe: usize,
+    /// Earlier reports (`controller-bench.json`) whose ours-tuned and
+    /// kube-rs points join this run's in the cost curve.
+    #[arg(long, value_delimiter = ',')]
+    cost_from: Vec<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +113,8 @@ struct Settings {
     idle_secs: u64,
     quiet_ms: u64,
     unrelated: usize,
+    skip: Vec<Phase>,
+    floor_levels: Vec<usize>,
     defaults_max_n: usize,
     defaults_repeats: usize,
     children_per_parent: i64,
@@ -202,6 +219,8 @@ async fn main() -> Result<()> {
         idle_secs: args.idle_secs,
         quiet_ms: args.quiet_ms,
         unrelated: args.unrelated,
+        skip: args.skip.clone(),
+        floor_levels: args.floor_levels.clone(),
         defaults_max_n: args.defaults_max_n,
         defaults_repeats: args.defaults_repeats,
         children_per_parent: metacontroller_bench::controller::CHILDREN,
@@ -274,6 +293,13 @@ async fn main() -> Result<()> {
                     },
                     log_dir: args.out.join("logs"),
                     keep_server_files: args.keep_server_files,
+                    skip: args.skip.clone(),
+                    floor_levels: args.floor_levels.clone(),
+                    floor_probe: match args.floor_probe {
+                        0 if args.quick => 100,
+                        0 => (n * 3 / 2).clamp(300, 4000),
+                        k => k,
+                    },
                 };
                 let t = Instant::now();
                 eprintln!("  {label} N={n} repeat {}…", repeat + 1);
@@ -317,7 +343,12 @@ async fn main() -> Result<()> {
     }
 
     let (summaries, md) = write_report(&args, &machine, &settings, &runs)?;
-    match plot::draw_all(&args.out, &summaries, &runs) {
+    let mut earlier = Vec::new();
+    for path in &args.cost_from {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        earlier.extend(plot::cost_points_of_report(&serde_json::from_slice(&text)?));
+    }
+    match plot::draw_all(&args.out, &summaries, &runs, &earlier) {
         Ok(files) => {
             for f in files {
                 eprintln!("  plot: {}", f.display());
