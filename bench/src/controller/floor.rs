@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::Result;
 use futures::StreamExt;
 use parking_lot::Mutex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -31,7 +31,8 @@ pub const PROBE_NAMESPACE: &str = "floor-probe";
 pub const LEVELS: &[usize] = &[8, 16, 32, 64, 128];
 
 /// One probe of the knee search.
-#[derive(Clone, Debug, Default, Serialize, PartialEq)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default)]
 pub struct Probe {
     /// Requests in flight.
     pub concurrency: usize,
@@ -46,7 +47,8 @@ pub struct Probe {
 }
 
 /// The knee search and what the floor's writes took.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FloorStats {
     /// Requests in flight the floor used (the knee).
     pub concurrency: usize,

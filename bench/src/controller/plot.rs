@@ -22,7 +22,8 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use super::cost::{self, CostPoint};
+use super::cost;
+pub use super::cost::CostPoint;
 use super::report::Summary;
 use super::run::RunResult;
 
@@ -327,6 +328,7 @@ fn cost_curve(path: &Path, points: &[CostPoint], text: bool) -> Result<()> {
         let mut mesh = chart.configure_mesh();
         if text {
             mesh.x_desc("parents N (log)")
+                .x_label_formatter(&|v| format!("{v:.0}"))
                 .y_desc(y_desc)
                 .label_style(("sans-serif", 13));
         } else {
