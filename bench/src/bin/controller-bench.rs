@@ -7,6 +7,7 @@
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --quick
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 10000 --contenders ours-tuned,kube-rs,floor
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --cluster real --n 1000 --repeats 1
+//! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 100000 --repeats 1 --contenders ours-tuned,kube-rs --hooks rust --skip w3,w4,w5,w6 --unrelated 0
 //! ```
 //!
 //! For each N, each repeat and each contender it runs every workload on a
