@@ -57,6 +57,8 @@ struct State {
     /// Of `child_waits`, those done.
     child_waits_done: usize,
     events: u64,
+    /// Time spent decoding watch events and updating this state.
+    busy: Duration,
 }
 
 impl State {
@@ -361,6 +363,12 @@ impl Observer {
     pub fn events(&self) -> u64 {
         self.state.lock().events
     }
+
+    /// Seconds spent decoding watch events and updating the state so far
+    /// (the observer's own cost, apart from receiving the bytes).
+    pub fn busy_seconds(&self) -> f64 {
+        self.state.lock().busy.as_secs_f64()
+    }
 }
 
 /// Lists `path`, then watches it from the list's resourceVersion; relists
@@ -449,6 +457,7 @@ async fn follow_once(
                 }
             }
         }
+        s.busy += now.elapsed();
         drop(s);
         buf.drain(..consumed);
     }

@@ -164,6 +164,9 @@ pub struct Summary {
     pub harness_rss_after_w2_mib: f64,
     /// The harness process's CPU seconds in W2.
     pub harness_w2_cpu_s: f64,
+    /// Of those, the observer's decoding of watch events (wall seconds;
+    /// absent from reports made before it was measured).
+    pub observer_w2_busy_s: Option<f64>,
     /// Workloads left out.
     pub skipped: Vec<String>,
     /// Problems of every run.
@@ -319,6 +322,7 @@ fn summarize_group(rs: &[&RunResult]) -> Summary {
         harness_peak_mib: med(&|r| r.harness.peak_rss_kib as f64 / KIB),
         harness_rss_after_w2_mib: med(&|r| r.harness.rss_after_w2_kib as f64 / KIB),
         harness_w2_cpu_s: med(&|r| r.harness.w2_cpu_seconds),
+        observer_w2_busy_s: Some(med(&|r| r.harness.w2_observer_busy_seconds)),
         skipped: first.skipped.iter().map(|p| format!("{p:?}")).collect(),
         problems: rs
             .iter()
@@ -860,14 +864,15 @@ fn floor_section(s: &[Summary]) -> String {
 /// observer's watches with it) cost.
 fn harness_section(s: &[Summary]) -> String {
     let mut out = String::from(
-        "\n#### The harness's own cost\n\nThe harness process holds the embedded API server and the watches that time convergence; its peak RSS covers every run of the process up to that one.\n\n| contender | N | harness CPU s in W2 | contender CPU s in W2 | harness RSS after W2 MiB | harness peak RSS MiB |\n|---|---:|---:|---:|---:|---:|\n",
+        "\n#### The harness's own cost\n\nThe harness process holds the embedded API server and the watches that time convergence; its peak RSS covers every run of the process up to that one.\n\n| contender | N | harness CPU s in W2 | of which the watches' decoding s | contender CPU s in W2 | harness RSS after W2 MiB | harness peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for x in s {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
             x.contender,
             x.n,
             f(x.harness_w2_cpu_s, 2),
+            opt(x.observer_w2_busy_s, 2),
             opt(x.w2_cpu_s, 2),
             f(x.harness_rss_after_w2_mib, 1),
             f(x.harness_peak_mib, 1),

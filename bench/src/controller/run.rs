@@ -7,9 +7,12 @@
 //!    CompositeController. Start the contender and wait until it watches
 //!    parents and ConfigMaps and has gone quiet; its RSS then is the
 //!    "empty" RSS.
-//! 2. **W2** burst-create N parents (16 at a time); wait for each to
-//!    converge, then for quiet (no request and no hook call for the quiet
-//!    window), so late writes count too.
+//!    For the floor, the knee search ([`super::floor`]) picks how many
+//!    requests its writes keep in flight.
+//! 2. **W2** burst-create N parents (16 at a time; the floor's writes for
+//!    each follow its creation); wait for each to converge, then for quiet
+//!    (no request and no hook call for the quiet window), so late writes
+//!    count too.
 //! 3. **W3** `spec.replicas` 5 → 6 on every tenth parent.
 //! 4. **W5** delete 1 % of the children; each must come back.
 //! 5. **W4** idle for the idle window.
@@ -22,6 +25,8 @@
 //!    the CompositeController first (the engine then puts its finalizer on
 //!    every parent: the "prep" activity); the others rely on owner
 //!    references alone.
+//!
+//! W3, W4, W5 and W6 can be left out ([`Options::skip`]), for a large N.
 //!
 //! What the contender did in a phase is the server's request counters over
 //! the phase minus the harness's own requests (on a real cluster: the
@@ -114,6 +119,9 @@ pub struct HarnessCost {
     pub peak_rss_kib: u64,
     /// Watch events the observer processed.
     pub observer_events: u64,
+    /// Seconds the observer spent decoding W2's watch events and updating
+    /// its state.
+    pub w2_observer_busy_seconds: f64,
 }
 
 /// What the contender did during a phase.
@@ -1090,8 +1098,10 @@ pub async fn run(
     }
 
     let w2_cpu0 = super::process::cpu_seconds(me);
+    let w2_busy0 = w.observer.busy_seconds();
     r.w2 = w.w2(opts.n, window).await;
     r.harness.w2_cpu_seconds = super::process::cpu_seconds(me) - w2_cpu0;
+    r.harness.w2_observer_busy_seconds = w.observer.busy_seconds() - w2_busy0;
     r.harness.rss_after_w2_kib = super::process::status_kib(me, "VmRSS");
     let mut ok = r.w2.converged == r.w2.count && w.check("after W2");
     if !skipped(Phase::W3) {
