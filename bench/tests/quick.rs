@@ -78,6 +78,15 @@ fn quick_run_converges_without_idle_or_cold_start_writes() {
             problems.as_array().unwrap().is_empty(),
             "{name}: {problems}"
         );
+        if name == "floor" {
+            // The knee search ran at every level and chose one of them.
+            let floor = &run["floor"];
+            let probes = floor["probes"].as_array().expect("floor probes");
+            assert_eq!(probes.len(), 5, "{floor}");
+            let chosen = floor["concurrency"].as_u64().unwrap();
+            assert!(probes.iter().any(|p| p["concurrency"] == chosen), "{floor}");
+            assert!(floor["w2_writes_done_seconds"].as_f64().unwrap() > 0.0);
+        }
         let writes = |w: &str| {
             let a = &run[w]["activity"];
             a["writes"].as_u64().unwrap() - a["event_writes"].as_u64().unwrap()
@@ -113,6 +122,7 @@ fn quick_run_converges_without_idle_or_cold_start_writes() {
         "w2-throughput.png",
         "w2-latency.png",
         "w2-latency-cdf-n100.png",
+        "cost-curve.png",
     ] {
         assert!(out.path().join(plot).is_file(), "{plot} missing");
     }

@@ -7,6 +7,7 @@
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --quick
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 10000 --contenders ours-tuned,kube-rs,floor
 //! cargo run --release -p metacontroller-bench --bin controller-bench -- --cluster real --n 1000 --repeats 1
+//! cargo run --release -p metacontroller-bench --bin controller-bench -- --n 100000 --repeats 1 --contenders ours-tuned,kube-rs --hooks rust --skip w3,w4,w5,w6 --unrelated 0
 //! ```
 //!
 //! For each N, each repeat and each contender it runs every workload on a
@@ -24,7 +25,7 @@ use clap::Parser;
 use metacontroller_bench::Machine;
 use metacontroller_bench::controller::hook::HookKind;
 use metacontroller_bench::controller::process::{Contender, Programs};
-use metacontroller_bench::controller::run::{self, Options, RunResult};
+use metacontroller_bench::controller::run::{self, Options, Phase, RunResult};
 use metacontroller_bench::controller::{plot, report};
 use metacontroller_testbed::ClusterKind;
 use serde::Serialize;
@@ -86,6 +87,26 @@ struct Args {
     /// (they are still built when missing).
     #[arg(long)]
     no_build: bool,
+    /// Workloads to leave out (W2 and W1 always run), e.g. `w3,w4,w5,w6`
+    /// for a large N.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    skip: Vec<Phase>,
+    /// Requests in flight the floor's knee search tries.
+    #[arg(long, value_delimiter = ',', default_values_t = metacontroller_bench::controller::floor::LEVELS.to_vec())]
+    floor_levels: Vec<usize>,
+    /// Creates per probe of the floor's knee search (0: 100 with --quick,
+    /// else 1.5 N between 300 and 4,000).
+    #[arg(long, default_value_t = 0)]
+    floor_probe: usize,
+    /// Earlier reports (`controller-bench.json`) whose ours-tuned and
+    /// kube-rs points join this run's in the cost curve.
+    #[arg(long, value_delimiter = ',')]
+    cost_from: Vec<PathBuf>,
+    /// Run nothing: write the report of an earlier `controller-bench.json`
+    /// again into `--out` (this build's targets and Markdown; plots from
+    /// its summaries).
+    #[arg(long)]
+    render_from: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +119,8 @@ struct Settings {
     idle_secs: u64,
     quiet_ms: u64,
     unrelated: usize,
+    skip: Vec<Phase>,
+    floor_levels: Vec<usize>,
     defaults_max_n: usize,
     defaults_repeats: usize,
     children_per_parent: i64,
@@ -139,31 +162,93 @@ fn write_report(
         args.out.join("controller-bench.json"),
         serde_json::to_vec_pretty(&json)?,
     )?;
-    let server = match settings.cluster {
-        "real" => format!(
-            "a real control plane (etcd {}, kube-apiserver and kube-controller-manager {}; the contender's requests counted from the audit log)",
-            metacontroller_testbed::binaries::ETCD_VERSION,
-            metacontroller_testbed::binaries::KUBERNETES_VERSION
-        ),
-        _ => "the embedded API server".to_owned(),
-    };
-    let mut md = format!(
-        "## controller-bench\n\nServer: {server}, a fresh one per run. Machine: {} CPUs ({}), {:.1} GiB memory, {} build. Hooks: {} (the first for every `ours` contender, the others for `ours-tuned+<hook>`). Idle window {} s.\n\n",
-        machine.cpus,
-        machine.cpu_model,
-        machine.memory_total_kib as f64 / (1024.0 * 1024.0),
-        machine.profile,
-        settings.hooks.join(", "),
-        settings.idle_secs,
+    let mut md = header(
+        &serde_json::to_value(machine)?,
+        &serde_json::to_value(settings)?,
     );
     md.push_str(&report::markdown(&summaries, &targets, settings.repeats));
     std::fs::write(args.out.join("controller-bench.md"), &md)?;
     Ok((summaries, md))
 }
 
+/// The report's first lines, from the machine and the settings as JSON.
+fn header(machine: &serde_json::Value, settings: &serde_json::Value) -> String {
+    let server = match settings["cluster"].as_str() {
+        Some("real") => format!(
+            "a real control plane (etcd {}, kube-apiserver and kube-controller-manager {}; the contender's requests counted from the audit log)",
+            metacontroller_testbed::binaries::ETCD_VERSION,
+            metacontroller_testbed::binaries::KUBERNETES_VERSION
+        ),
+        _ => "the embedded API server".to_owned(),
+    };
+    let list = |v: &serde_json::Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let skipped = list(&settings["skip"]);
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" Left out: {skipped} (their columns are empty).")
+    };
+    format!(
+        "## controller-bench\n\nServer: {server}, a fresh one per run. Machine: {} CPUs ({}), {:.1} GiB memory, {} build. Hooks: {} (the first for every `ours` contender, the others for `ours-tuned+<hook>`). Idle window {} s.{skipped}\n\n",
+        machine["cpus"],
+        machine["cpu_model"].as_str().unwrap_or("?"),
+        machine["memory_total_kib"].as_f64().unwrap_or(0.0) / (1024.0 * 1024.0),
+        machine["profile"].as_str().unwrap_or("?"),
+        list(&settings["hooks"]),
+        settings["idle_secs"],
+    )
+}
+
+/// Writes the report of an earlier run again (`--render-from`): the
+/// summaries of its JSON with this build's targets, Markdown and the plots
+/// drawn from summaries (not the per-run latency distributions).
+fn render_from(args: &Args, path: &std::path::Path) -> Result<()> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut json: serde_json::Value = serde_json::from_slice(&text)?;
+    let summaries: Vec<report::Summary> =
+        serde_json::from_value(json["summaries"].clone()).context("the report's summaries")?;
+    let targets = report::targets(&summaries);
+    json["targets"] = serde_json::to_value(&targets)?;
+    let repeats = json["settings"]["repeats"].as_u64().unwrap_or(1) as usize;
+    let mut md = header(&json["machine"], &json["settings"]);
+    md.push_str(&report::markdown(&summaries, &targets, repeats));
+    std::fs::create_dir_all(&args.out)?;
+    std::fs::write(args.out.join("controller-bench.md"), &md)?;
+    std::fs::write(
+        args.out.join("controller-bench.json"),
+        serde_json::to_vec_pretty(&json)?,
+    )?;
+    let earlier = earlier_costs(args)?;
+    for f in plot::draw_all(&args.out, &summaries, &[], &earlier)? {
+        eprintln!("  plot: {}", f.display());
+    }
+    println!("{md}");
+    Ok(())
+}
+
+/// Cost-curve points of the reports `--cost-from` names.
+fn earlier_costs(args: &Args) -> Result<Vec<plot::CostPoint>> {
+    let mut earlier = Vec::new();
+    for path in &args.cost_from {
+        let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        earlier.extend(plot::cost_points_of_report(&serde_json::from_slice(&text)?));
+    }
+    Ok(earlier)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = Args::parse();
+    if let Some(path) = args.render_from.clone() {
+        return render_from(&args, &path);
+    }
     if args.quick {
         if !given("--n") {
             args.n = vec![100];
@@ -202,6 +287,8 @@ async fn main() -> Result<()> {
         idle_secs: args.idle_secs,
         quiet_ms: args.quiet_ms,
         unrelated: args.unrelated,
+        skip: args.skip.clone(),
+        floor_levels: args.floor_levels.clone(),
         defaults_max_n: args.defaults_max_n,
         defaults_repeats: args.defaults_repeats,
         children_per_parent: metacontroller_bench::controller::CHILDREN,
@@ -274,6 +361,13 @@ async fn main() -> Result<()> {
                     },
                     log_dir: args.out.join("logs"),
                     keep_server_files: args.keep_server_files,
+                    skip: args.skip.clone(),
+                    floor_levels: args.floor_levels.clone(),
+                    floor_probe: match args.floor_probe {
+                        0 if args.quick => 100,
+                        0 => (n * 3 / 2).clamp(300, 4000),
+                        k => k,
+                    },
                 };
                 let t = Instant::now();
                 eprintln!("  {label} N={n} repeat {}…", repeat + 1);
@@ -317,7 +411,8 @@ async fn main() -> Result<()> {
     }
 
     let (summaries, md) = write_report(&args, &machine, &settings, &runs)?;
-    match plot::draw_all(&args.out, &summaries, &runs) {
+    let earlier = earlier_costs(&args)?;
+    match plot::draw_all(&args.out, &summaries, &runs, &earlier) {
         Ok(files) => {
             for f in files {
                 eprintln!("  plot: {}", f.display());

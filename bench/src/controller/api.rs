@@ -136,7 +136,7 @@ impl Rest {
         Rest {
             transport: Transport::Plain {
                 client: Client::builder(TokioExecutor::new())
-                    .pool_max_idle_per_host(64)
+                    .pool_max_idle_per_host(256)
                     .build(connector),
                 base: base.trim_end_matches('/').to_string(),
             },

@@ -22,15 +22,18 @@
 //! * `kube-rs`: the `kube-rs-baseline` binary of this crate, a hand-written
 //!   `kube::runtime::Controller`;
 //! * `floor`: no controller: the harness writes the same objects itself
-//!   (M children and the status per parent), with the tuned contender's
-//!   concurrency.
+//!   (M children and the status per parent), with as many requests in
+//!   flight as the server can use ([`floor`]: a knee search picks it).
 //!
 //! [`observe`] follows parents and children through watches to time
 //! convergence, [`run`] drives the workloads of one run, [`report`] takes
-//! medians over repeats and checks the targets, and [`plot`] draws the PNGs.
+//! medians over repeats and checks the targets, [`cost`] gathers the cost
+//! curve's points and [`plot`] draws the PNGs.
 
 pub mod api;
 pub mod audit;
+pub mod cost;
+pub mod floor;
 pub mod hook;
 pub mod objects;
 pub mod observe;

@@ -52,7 +52,13 @@ struct State {
     by_parent: HashMap<String, HashSet<String>>,
     waits: HashMap<String, Wait>,
     child_waits: HashMap<String, ChildWait>,
+    /// Of `waits`, those done (so that waiting costs no scan).
+    waits_done: usize,
+    /// Of `child_waits`, those done.
+    child_waits_done: usize,
     events: u64,
+    /// Time spent decoding watch events and updating this state.
+    busy: Duration,
 }
 
 impl State {
@@ -78,6 +84,7 @@ impl State {
         }
         if let Some(w) = self.waits.get_mut(parent) {
             w.done = Some(now);
+            self.waits_done += 1;
         }
     }
 
@@ -140,6 +147,7 @@ impl State {
                 w.deleted = true;
             } else if w.deleted && w.done.is_none() {
                 w.done = Some(now);
+                self.child_waits_done += 1;
             }
         }
     }
@@ -229,7 +237,7 @@ impl Observer {
     pub fn expect(&self, parents: &[String], replicas: i64) {
         let mut s = self.state.lock();
         for p in parents {
-            s.waits.insert(
+            let old = s.waits.insert(
                 p.clone(),
                 Wait {
                     replicas,
@@ -237,6 +245,9 @@ impl Observer {
                     done: None,
                 },
             );
+            if old.is_some_and(|w| w.done.is_some()) {
+                s.waits_done -= 1;
+            }
         }
     }
 
@@ -251,10 +262,11 @@ impl Observer {
 
     /// Waits for the child `name` to be deleted and then seen again.
     pub fn expect_repair(&self, name: &str) {
-        self.state
-            .lock()
-            .child_waits
-            .insert(name.to_string(), ChildWait::default());
+        let mut s = self.state.lock();
+        let old = s.child_waits.insert(name.to_string(), ChildWait::default());
+        if old.is_some_and(|w| w.done.is_some()) {
+            s.child_waits_done -= 1;
+        }
     }
 
     /// The deletion of child `name` was acknowledged at `at`.
@@ -270,6 +282,7 @@ impl Observer {
         let out = outcome(s.waits.iter().map(|(n, w)| (n, w.start, w.done)));
         if take {
             s.waits.clear();
+            s.waits_done = 0;
         }
         out
     }
@@ -280,8 +293,21 @@ impl Observer {
         let out = outcome(s.child_waits.iter().map(|(n, w)| (n, w.start, w.done)));
         if take {
             s.child_waits.clear();
+            s.child_waits_done = 0;
         }
         out
+    }
+
+    /// Parent waits not done yet (no scan, no allocation).
+    pub fn parents_pending(&self) -> usize {
+        let s = self.state.lock();
+        s.waits.len() - s.waits_done
+    }
+
+    /// Repair waits not done yet.
+    pub fn repairs_pending(&self) -> usize {
+        let s = self.state.lock();
+        s.child_waits.len() - s.child_waits_done
     }
 
     /// Parents and children currently seen.
@@ -336,6 +362,12 @@ impl Observer {
     /// Watch events processed so far.
     pub fn events(&self) -> u64 {
         self.state.lock().events
+    }
+
+    /// Seconds spent decoding watch events and updating the state so far
+    /// (the observer's own cost, apart from receiving the bytes).
+    pub fn busy_seconds(&self) -> f64 {
+        self.state.lock().busy.as_secs_f64()
     }
 }
 
@@ -425,6 +457,7 @@ async fn follow_once(
                 }
             }
         }
+        s.busy += now.elapsed();
         drop(s);
         buf.drain(..consumed);
     }
@@ -470,5 +503,6 @@ mod tests {
         assert!(s.waits["p"].done.is_none(), "an extra child");
         s.child_event("DELETED", &child("p-2", "p"), now);
         assert!(s.waits["p"].done.is_some());
+        assert_eq!(s.waits.len() - s.waits_done, 0);
     }
 }

@@ -5,7 +5,9 @@
 //! * `w2-latency.png`: W2 p50 and p99 convergence latency by contender,
 //!   grouped by N (log scale; p99 is the lighter bar);
 //! * `w2-latency-cdf-n<N>.png`: the distribution of per-parent convergence
-//!   latency in one run (the median-throughput repeat) of each contender.
+//!   latency in one run (the median-throughput repeat) of each contender;
+//! * `cost-curve.png`: the controller's W2 CPU seconds and peak RSS against
+//!   N (log-log), ours-tuned and kube-rs ([`super::cost`]).
 //!
 //! Text needs a TrueType font: the first of a few well-known system fonts is
 //! loaded at run time. Without one the plots are drawn without any text
@@ -20,6 +22,8 @@ use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
+use super::cost;
+pub use super::cost::CostPoint;
 use super::report::Summary;
 use super::run::RunResult;
 
@@ -274,9 +278,112 @@ fn median_runs(runs: &[RunResult], n: usize) -> Vec<&RunResult> {
         .collect()
 }
 
-/// Draws every plot into `dir`; returns the files written.
-pub fn draw_all(dir: &Path, s: &[Summary], runs: &[RunResult]) -> Result<Vec<PathBuf>> {
-    draw_all_with(dir, s, runs, fonts())
+/// The cost curve's points of an earlier report's JSON.
+pub fn cost_points_of_report(report: &serde_json::Value) -> Vec<CostPoint> {
+    cost::of_report(report)
+}
+
+/// Log-axis bounds around `values` (positive ones; `None` without any).
+fn log_range(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), v| {
+            (lo.min(v), hi.max(v))
+        });
+    (hi > 0.0).then(|| (lo / 2.0, hi * 2.0))
+}
+
+/// Two panels, CPU seconds and peak RSS against N, one line per contender.
+fn cost_curve(path: &Path, points: &[CostPoint], text: bool) -> Result<()> {
+    let Some(xs) = log_range(points.iter().map(|p| p.n as f64)) else {
+        return Ok(());
+    };
+    let root = BitMapBackend::new(path, (1200, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let panels = root.split_evenly((1, 2));
+    type Field = fn(&CostPoint) -> f64;
+    let specs: [(&str, &str, Field); 2] = [
+        (
+            "Controller CPU seconds in W2 vs N (log-log)",
+            "CPU s",
+            |p| p.cpu_seconds,
+        ),
+        ("Controller peak RSS vs N (log-log)", "MiB", |p| p.peak_mib),
+    ];
+    for (panel, (title, y_desc, field)) in panels.iter().zip(specs) {
+        let Some(ys) = log_range(points.iter().map(field)) else {
+            continue;
+        };
+        let mut builder = ChartBuilder::on(panel);
+        builder.margin(15);
+        if text {
+            builder
+                .caption(title, ("sans-serif", 18))
+                .y_label_area_size(60)
+                .x_label_area_size(45);
+        }
+        let mut chart = builder
+            .build_cartesian_2d((xs.0..xs.1).log_scale(), (ys.0..ys.1).log_scale())
+            .map_err(err)?;
+        let mut mesh = chart.configure_mesh();
+        if text {
+            mesh.x_desc("parents N (log)")
+                .x_label_formatter(&|v| format!("{v:.0}"))
+                .y_desc(y_desc)
+                .label_style(("sans-serif", 13));
+        } else {
+            mesh.x_labels(0).y_labels(0);
+        }
+        mesh.draw().map_err(err)?;
+        for contender in cost::CONTENDERS {
+            let line: Vec<(f64, f64)> = points
+                .iter()
+                .filter(|p| p.contender == *contender && field(p) > 0.0)
+                .map(|p| (p.n as f64, field(p)))
+                .collect();
+            if line.is_empty() {
+                continue;
+            }
+            let colour = color(contender);
+            let series = chart
+                .draw_series(LineSeries::new(line.clone(), colour.stroke_width(2)))
+                .map_err(err)?;
+            if text {
+                series.label(*contender).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], colour.stroke_width(3))
+                });
+            }
+            chart
+                .draw_series(
+                    line.iter()
+                        .map(|&(x, y)| Circle::new((x, y), 4, colour.filled())),
+                )
+                .map_err(err)?;
+        }
+        if text {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.85))
+                .border_style(BLACK)
+                .label_font(("sans-serif", 13))
+                .draw()
+                .map_err(err)?;
+        }
+    }
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Draws every plot into `dir`; returns the files written. `earlier` are
+/// cost-curve points of earlier reports.
+pub fn draw_all(
+    dir: &Path,
+    s: &[Summary],
+    runs: &[RunResult],
+    earlier: &[CostPoint],
+) -> Result<Vec<PathBuf>> {
+    draw_all_with(dir, s, runs, earlier, fonts())
 }
 
 /// [`draw_all`], with or without text.
@@ -284,6 +391,7 @@ pub fn draw_all_with(
     dir: &Path,
     s: &[Summary],
     runs: &[RunResult],
+    earlier: &[CostPoint],
     text: bool,
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -320,6 +428,12 @@ pub fn draw_all_with(
             out.push(p);
         }
     }
+    let points = cost::merge(cost::of_summaries(s), earlier);
+    if !points.is_empty() {
+        let p = dir.join("cost-curve.png");
+        cost_curve(&p, &points, text)?;
+        out.push(p);
+    }
     Ok(out)
 }
 
@@ -334,6 +448,8 @@ mod tests {
             w2_parents_per_sec: per_sec,
             w2_p50_ms: 10.0,
             w2_p99_ms: 40.0,
+            w2_cpu_s: Some(n as f64 / 1000.0),
+            peak_mib: n as f64 / 100.0 + 10.0,
             ..Summary::default()
         }
     }
@@ -353,8 +469,10 @@ mod tests {
         run.w2.samples_ms = vec![1.0, 2.0, 5.0, 9.0];
         for text in [false, fonts()] {
             let dir = tempfile::tempdir().unwrap();
-            let files = draw_all_with(dir.path(), &s, std::slice::from_ref(&run), text).unwrap();
-            assert_eq!(files.len(), 3);
+            let files =
+                draw_all_with(dir.path(), &s, std::slice::from_ref(&run), &[], text).unwrap();
+            assert_eq!(files.len(), 4);
+            assert!(files.iter().any(|f| f.ends_with("cost-curve.png")));
             for f in files {
                 assert!(
                     std::fs::metadata(&f).unwrap().len() > 1000,

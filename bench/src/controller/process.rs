@@ -82,7 +82,7 @@ impl Contender {
             Contender::Kopf => {
                 "kopf run --standalone -A, 16 handler threads, success events off".into()
             }
-            Contender::Floor => format!("direct writes, {TUNED_WORKERS} concurrent parents"),
+            Contender::Floor => "direct writes, requests in flight chosen by a knee search".into(),
         }
     }
 }

@@ -2,8 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use super::floor::FloorStats;
 use super::run::RunResult;
 
 /// Median of `values` (mean of the middle two for an even count; 0 when
@@ -23,7 +24,8 @@ pub fn median(values: impl IntoIterator<Item = f64>) -> f64 {
 }
 
 /// One contender at one N: medians over its repeats.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Summary {
     /// Contender name (`ours`, `ours-tuned`, `kube-rs`, `kopf`, `floor`, ...).
     pub contender: String,
@@ -150,6 +152,23 @@ pub struct Summary {
     pub unrelated_startup_s: Option<f64>,
     /// CPU seconds of every process of the contender over the run.
     pub cpu_seconds_total: f64,
+    /// CPU seconds of the contender in W2 (not for the floor).
+    pub w2_cpu_s: Option<f64>,
+    /// W2 seconds over the floor's W2 seconds at the same N.
+    pub w2_over_floor: Option<f64>,
+    /// The floor's knee search and timing (first repeat; floor only).
+    pub floor: Option<FloorStats>,
+    /// The harness process's peak RSS (with the embedded server), MiB.
+    pub harness_peak_mib: f64,
+    /// The harness process's RSS once W2 converged, MiB.
+    pub harness_rss_after_w2_mib: f64,
+    /// The harness process's CPU seconds in W2.
+    pub harness_w2_cpu_s: f64,
+    /// Of those, the observer's decoding of watch events (wall seconds;
+    /// absent from reports made before it was measured).
+    pub observer_w2_busy_s: Option<f64>,
+    /// Workloads left out.
+    pub skipped: Vec<String>,
     /// Problems of every run.
     pub problems: Vec<String>,
 }
@@ -180,10 +199,19 @@ pub fn summarize(runs: &[RunResult]) -> Vec<Summary> {
             .or_default()
             .push(r);
     }
-    groups
+    let mut out: Vec<Summary> = groups
         .into_values()
         .map(|rs| summarize_group(&rs))
-        .collect()
+        .collect();
+    let floors: BTreeMap<usize, f64> = out
+        .iter()
+        .filter(|x| x.contender == "floor" && x.w2_seconds > 0.0)
+        .map(|x| (x.n, x.w2_seconds))
+        .collect();
+    for x in &mut out {
+        x.w2_over_floor = floors.get(&x.n).map(|f| x.w2_seconds / f);
+    }
+    out
 }
 
 fn summarize_group(rs: &[&RunResult]) -> Summary {
@@ -288,6 +316,14 @@ fn summarize_group(rs: &[&RunResult]) -> Summary {
         unrelated_json_mib: umed(&|r| r.memory.unrelated_json_bytes as f64 / KIB / KIB),
         unrelated_startup_s: umed(&|r| r.memory.unrelated_startup_seconds),
         cpu_seconds_total: med(&|r| r.cpu_seconds_total),
+        w2_cpu_s: has_process.then(|| med(&|r| r.w2.activity.cpu_seconds)),
+        w2_over_floor: None,
+        floor: first.floor.clone(),
+        harness_peak_mib: med(&|r| r.harness.peak_rss_kib as f64 / KIB),
+        harness_rss_after_w2_mib: med(&|r| r.harness.rss_after_w2_kib as f64 / KIB),
+        harness_w2_cpu_s: med(&|r| r.harness.w2_cpu_seconds),
+        observer_w2_busy_s: Some(med(&|r| r.harness.w2_observer_busy_seconds)),
+        skipped: first.skipped.iter().map(|p| format!("{p:?}")).collect(),
         problems: rs
             .iter()
             .flat_map(|r| {
@@ -376,20 +412,9 @@ pub fn targets(s: &[Summary]) -> Vec<Target> {
         _ => target(name, None, "ours-tuned or kopf not run".into()),
     });
 
-    let name = "≥ the kube-rs baseline's throughput";
-    out.push(match (ours, find(s, "kube-rs", n)) {
-        (Some(o), Some(k)) => target(
-            name,
-            Some(o.w2_parents_per_sec >= k.w2_parents_per_sec),
-            format!(
-                "W2 N={n}: {:.0} vs {:.0} parents/s ({:.2}x)",
-                o.w2_parents_per_sec,
-                k.w2_parents_per_sec,
-                o.w2_parents_per_sec / k.w2_parents_per_sec.max(1e-9)
-            ),
-        ),
-        _ => target(name, None, "ours-tuned or kube-rs not run".into()),
-    });
+    out.push(every_contender_at_least_the_floor(s));
+    out.push(kube_rs_throughput(s, n));
+    out.push(p99_within_twice_p50(s));
 
     let ours_all: Vec<&Summary> = s
         .iter()
@@ -401,16 +426,25 @@ pub fn targets(s: &[Summary]) -> Vec<Target> {
         .collect::<Vec<_>>()
         .join(", ");
     let name = "W4: zero writes and zero hook calls";
-    out.push(if ours_all.is_empty() {
-        target(name, None, "ours not run".into())
+    let idle: Vec<&&Summary> = ours_all
+        .iter()
+        .filter(|x| !x.skipped.iter().any(|p| p == "W4"))
+        .collect();
+    let idle_which = idle
+        .iter()
+        .map(|x| format!("{} N={}", x.contender, x.n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    out.push(if idle.is_empty() {
+        target(name, None, "ours not run, or W4 left out".into())
     } else {
-        let writes: u64 = ours_all.iter().map(|x| x.w4_writes_max).sum();
-        let calls: u64 = ours_all.iter().map(|x| x.w4_hook_calls_max).sum();
+        let writes: u64 = idle.iter().map(|x| x.w4_writes_max).sum();
+        let calls: u64 = idle.iter().map(|x| x.w4_hook_calls_max).sum();
         target(
             name,
             Some(writes == 0 && calls == 0),
             format!(
-                "{writes} writes and {calls} hook calls in the idle windows of every run ({which})"
+                "{writes} writes and {calls} hook calls in the idle windows of every run ({idle_which})"
             ),
         )
     });
@@ -433,11 +467,12 @@ pub fn targets(s: &[Summary]) -> Vec<Target> {
         )
     });
 
-    let largest = s
-        .iter()
-        .filter(|x| x.contender == "ours-tuned")
-        .max_by_key(|x| x.n);
-    let name = "RSS at most 1.5x the JSON size of the cached objects";
+    let largest = find(s, "ours-tuned", 10_000).or_else(|| {
+        s.iter()
+            .filter(|x| x.contender == "ours-tuned" && x.n < 100_000)
+            .max_by_key(|x| x.n)
+    });
+    let name = "RSS growth at most 1.5x the JSON size of the cached objects (W9, N=10000)";
     out.push(match largest {
         Some(o) => target(
             name,
@@ -484,7 +519,131 @@ pub fn targets(s: &[Summary]) -> Vec<Target> {
             "W9 with unrelated objects not run (quick mode, or --unrelated 0)".into(),
         ),
     });
+    out.extend(hundred_thousand(s));
     out
+}
+
+/// Every contender takes at least the floor's W2 time (else the floor is
+/// no floor), at every N the floor ran.
+fn every_contender_at_least_the_floor(s: &[Summary]) -> Target {
+    let name = "every contender's W2 time ≥ the floor's";
+    let rows: Vec<&Summary> = s
+        .iter()
+        .filter(|x| x.contender != "floor" && x.w2_over_floor.is_some())
+        .collect();
+    if rows.is_empty() {
+        return target(name, None, "the floor and another contender not run".into());
+    }
+    let met = rows.iter().all(|x| x.w2_over_floor.unwrap_or(0.0) >= 1.0);
+    let detail = rows
+        .iter()
+        .map(|x| {
+            format!(
+                "{} N={}: {:.2}x",
+                x.contender,
+                x.n,
+                x.w2_over_floor.unwrap_or(0.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    target(name, Some(met), detail)
+}
+
+/// ours-tuned's W2 throughput ≥ the kube-rs baseline's at N = 1,000 and
+/// 10,000 (those measured; else at `fallback`).
+fn kube_rs_throughput(s: &[Summary], fallback: usize) -> Target {
+    let name = "≥ 1.0x the kube-rs baseline's throughput (N=1000 and 10000)";
+    let mut ns: Vec<usize> = [1000, 10_000]
+        .into_iter()
+        .filter(|n| find(s, "ours-tuned", *n).is_some() && find(s, "kube-rs", *n).is_some())
+        .collect();
+    if ns.is_empty() {
+        ns.push(fallback);
+    }
+    let mut met = Some(true);
+    let mut parts = Vec::new();
+    for n in ns {
+        match (find(s, "ours-tuned", n), find(s, "kube-rs", n)) {
+            (Some(o), Some(k)) => {
+                let ratio = o.w2_parents_per_sec / k.w2_parents_per_sec.max(1e-9);
+                if ratio < 1.0 {
+                    met = Some(false);
+                }
+                parts.push(format!(
+                    "W2 N={n}: {:.0} vs {:.0} parents/s ({ratio:.2}x)",
+                    o.w2_parents_per_sec, k.w2_parents_per_sec
+                ));
+            }
+            _ => return target(name, None, "ours-tuned or kube-rs not run".into()),
+        }
+    }
+    target(name, met, parts.join("; "))
+}
+
+/// ours-tuned's W2 p99 at most twice its p50 (N = 10,000, else the largest
+/// N under 100,000).
+fn p99_within_twice_p50(s: &[Summary]) -> Target {
+    let name = "W2 p99 ≤ 2x p50 (ours-tuned, N=10000)";
+    let o = find(s, "ours-tuned", 10_000).or_else(|| {
+        s.iter()
+            .filter(|x| x.contender == "ours-tuned" && x.n < 100_000)
+            .max_by_key(|x| x.n)
+    });
+    match o {
+        Some(o) => {
+            let ratio = o.w2_p99_ms / o.w2_p50_ms.max(1e-9);
+            target(
+                name,
+                Some(ratio <= 2.0),
+                format!(
+                    "N={}: p50 {:.1} ms, p99 {:.1} ms ({ratio:.2}x)",
+                    o.n, o.w2_p50_ms, o.w2_p99_ms
+                ),
+            )
+        }
+        None => target(name, None, "ours-tuned not run".into()),
+    }
+}
+
+/// The 100,000-parent targets: peak RSS ≤ 1 GiB; cold start quiet within
+/// 60 s, with no object write.
+fn hundred_thousand(s: &[Summary]) -> Vec<Target> {
+    let o = s
+        .iter()
+        .filter(|x| x.contender == "ours-tuned" && x.n >= 100_000)
+        .max_by_key(|x| x.n);
+    let rss = "N=100000: peak RSS ≤ 1 GiB";
+    let cold = "N=100000: W1 cold start quiet within 60 s, 0 object writes";
+    let Some(o) = o else {
+        return vec![
+            target(rss, None, "ours-tuned not run at N=100000".into()),
+            target(cold, None, "ours-tuned not run at N=100000".into()),
+        ];
+    };
+    vec![
+        target(
+            rss,
+            Some(o.peak_mib <= 1024.0),
+            format!(
+                "ours-tuned N={}: peak {:.1} MiB, steady {:.1} MiB ({:.0} cached objects)",
+                o.n, o.peak_mib, o.rss_steady_mib, o.cached_objects
+            ),
+        ),
+        target(
+            cold,
+            Some(o.w1_settle_s <= 60.0 && o.w1_writes_max == 0),
+            format!(
+                "ours-tuned N={}: quiet after {:.1} s, {} object writes{}, {} hook calls, {} requests",
+                o.n,
+                o.w1_settle_s,
+                o.w1_writes_max,
+                events(o.w1_event_writes),
+                o.w1_hook_calls,
+                o.w1_requests
+            ),
+        ),
+    ]
 }
 
 fn per_unrelated(s: &Summary) -> f64 {
@@ -524,15 +683,16 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
     ));
     for n in &ns {
         out.push_str(&format!("#### N = {n} parents\n\n"));
-        out.push_str("| contender | W2 s | parents/s | W2 p50 | W2 p99 | W2 max | writes/parent | hook calls/parent | hook KiB/parent | CPU s/1k parents | W3 p99 | W5 p99 | W4 object writes / hook calls / requests | W1 object writes / hook calls / requests | W6 s | peak RSS MiB | steady RSS MiB | converged runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|\n");
+        out.push_str("| contender | W2 s | × floor | parents/s | W2 p50 | W2 p99 | W2 max | writes/parent | hook calls/parent | hook KiB/parent | CPU s/1k parents | W3 p99 | W5 p99 | W4 object writes / hook calls / requests | W1 object writes / hook calls / requests | W6 s | peak RSS MiB | steady RSS MiB | converged runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---|\n");
         for x in s.iter().filter(|x| x.n == *n) {
             let floor = x.contender == "floor";
             let ours = x.contender.starts_with("ours");
             let dash = |v: String| if floor { "–".to_string() } else { v };
             out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
                 x.contender,
                 f(x.w2_seconds, 2),
+                opt(x.w2_over_floor, 2),
                 f(x.w2_parents_per_sec, 0),
                 f(x.w2_p50_ms, 1),
                 f(x.w2_p99_ms, 1),
@@ -639,6 +799,8 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
         ));
     }
 
+    out.push_str(&floor_section(s));
+    out.push_str(&harness_section(s));
     out.push_str("\n#### Targets\n\n| target | status | measured |\n|---|---|---|\n");
     for t in targets {
         out.push_str(&format!("| {} | {} | {} |\n", t.target, t.status, t.detail));
@@ -657,6 +819,64 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
         for p in problems {
             out.push_str(&format!("- {p}\n"));
         }
+    }
+    out
+}
+
+/// The floor's knee search and how its W2 time splits into writing and
+/// observing.
+fn floor_section(s: &[Summary]) -> String {
+    let floors: Vec<&Summary> = s.iter().filter(|x| x.floor.is_some()).collect();
+    if floors.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n#### The floor\n\nThe floor writes each parent's children and status itself, with as many requests in flight as the server can use: a knee search creates throw-away ConfigMaps at each concurrency and keeps the fastest (a lower one within 3 % wins). Its W2 time splits into the writes (until the last was acknowledged) and what the harness's watch adds until it has seen every parent converged.\n\n| N | probes: in flight → creates/s | chosen | W2 s | writes done s | watch lag s |\n|---:|---|---:|---:|---:|---:|\n",
+    );
+    for x in floors {
+        let Some(fl) = &x.floor else { continue };
+        let probes = fl
+            .probes
+            .iter()
+            .map(|p| {
+                let errors = if p.errors > 0 {
+                    format!(" ({} errors)", p.errors)
+                } else {
+                    String::new()
+                };
+                format!("{} → {:.0}{errors}", p.concurrency, p.per_sec)
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        out.push_str(&format!(
+            "| {} | {probes} | {} | {} | {} | {} |\n",
+            x.n,
+            fl.concurrency,
+            f(x.w2_seconds, 2),
+            f(fl.w2_writes_done_seconds, 2),
+            f(fl.w2_observer_lag_seconds, 2),
+        ));
+    }
+    out
+}
+
+/// What the harness process itself (the embedded server and the
+/// observer's watches with it) cost.
+fn harness_section(s: &[Summary]) -> String {
+    let mut out = String::from(
+        "\n#### The harness's own cost\n\nThe harness process holds the embedded API server and the watches that time convergence; its peak RSS covers every run of the process up to that one.\n\n| contender | N | harness CPU s in W2 | of which the watches' decoding s | contender CPU s in W2 | harness RSS after W2 MiB | harness peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for x in s {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            x.contender,
+            x.n,
+            f(x.harness_w2_cpu_s, 2),
+            opt(x.observer_w2_busy_s, 2),
+            opt(x.w2_cpu_s, 2),
+            f(x.harness_rss_after_w2_mib, 1),
+            f(x.harness_peak_mib, 1),
+        ));
     }
     out
 }

@@ -7,9 +7,12 @@
 //!    CompositeController. Start the contender and wait until it watches
 //!    parents and ConfigMaps and has gone quiet; its RSS then is the
 //!    "empty" RSS.
-//! 2. **W2** burst-create N parents (16 at a time); wait for each to
-//!    converge, then for quiet (no request and no hook call for the quiet
-//!    window), so late writes count too.
+//!    For the floor, the knee search ([`super::floor`]) picks how many
+//!    requests its writes keep in flight.
+//! 2. **W2** burst-create N parents (16 at a time; the floor's writes for
+//!    each follow its creation); wait for each to converge, then for quiet
+//!    (no request and no hook call for the quiet window), so late writes
+//!    count too.
 //! 3. **W3** `spec.replicas` 5 → 6 on every tenth parent.
 //! 4. **W5** delete 1 % of the children; each must come back.
 //! 5. **W4** idle for the idle window.
@@ -22,6 +25,8 @@
 //!    the CompositeController first (the engine then puts its finalizer on
 //!    every parent: the "prep" activity); the others rely on owner
 //!    references alone.
+//!
+//! W3, W4, W5 and W6 can be left out ([`Options::skip`]), for a large N.
 //!
 //! What the contender did in a phase is the server's request counters over
 //! the phase minus the harness's own requests (on a real cluster: the
@@ -42,6 +47,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::api::{self, Counts, Rest, collection};
+use super::floor::{self, FloorStats};
 use super::hook::{Hook, HookKind, HookStats};
 use super::objects;
 use super::observe::{Observer, Outcome};
@@ -75,6 +81,47 @@ pub struct Options {
     /// Keep the run's server files (a real cluster's component and audit
     /// logs, the kubeconfig) in a folder under `log_dir`.
     pub keep_server_files: bool,
+    /// Workloads left out (W2 and W1 always run).
+    pub skip: Vec<Phase>,
+    /// Concurrencies the floor's knee search tries.
+    pub floor_levels: Vec<usize>,
+    /// Creates per probe of the knee search.
+    pub floor_probe: usize,
+}
+
+/// A workload that can be left out (`--skip`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The spec change.
+    W3,
+    /// Idle.
+    W4,
+    /// Child repair.
+    W5,
+    /// Deletion of every parent.
+    W6,
+}
+
+/// What the harness process itself (with the embedded server, when it
+/// runs in it, and the observer's watches) cost during a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct HarnessCost {
+    /// CPU seconds of the harness process over the run.
+    pub cpu_seconds: f64,
+    /// Of those, during W2.
+    pub w2_cpu_seconds: f64,
+    /// Its RSS once W2 converged.
+    pub rss_after_w2_kib: u64,
+    /// Its RSS at the end of the run, before the server stops.
+    pub rss_end_kib: u64,
+    /// Its peak RSS so far (VmHWM: every run of this process up to now).
+    pub peak_rss_kib: u64,
+    /// Watch events the observer processed.
+    pub observer_events: u64,
+    /// Seconds the observer spent decoding W2's watch events and updating
+    /// its state.
+    pub w2_observer_busy_seconds: f64,
 }
 
 /// What the contender did during a phase.
@@ -229,6 +276,13 @@ pub struct RunResult {
     pub converged: bool,
     /// What went wrong (timeouts, unconverged parents, errors).
     pub problems: Vec<String>,
+    /// Workloads left out.
+    pub skipped: Vec<Phase>,
+    /// The floor's knee search and timing (floor only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<FloorStats>,
+    /// The harness process's own cost.
+    pub harness: HarnessCost,
 }
 
 /// A child W5 deletes.
@@ -260,6 +314,8 @@ struct World {
     server: Server,
     rest: Arc<Rest>,
     floor: Arc<Rest>,
+    /// The floor's writes (floor only, after the knee search).
+    writer: Option<floor::Writer>,
     kubeconfig: PathBuf,
     /// Removed at the end of the run unless kept.
     _dir: Option<tempfile::TempDir>,
@@ -272,7 +328,12 @@ struct World {
     uids: Arc<Mutex<HashMap<String, String>>>,
     problems: Vec<String>,
     totals: Vec<ProcTotals>,
+    floor_stats: Option<FloorStats>,
 }
+
+/// A workload's outcome (taking its waits when `true`) and its count of
+/// pending waits.
+type Waits = (fn(&Observer, bool) -> Outcome, fn(&Observer) -> usize);
 
 const CONCURRENCY: usize = TUNED_WORKERS;
 const POLL: Duration = Duration::from_millis(20);
@@ -287,6 +348,19 @@ fn configmaps_path(ns: &str) -> String {
 
 fn is_event(resource: &str) -> bool {
     resource == "events" || resource == "events.events.k8s.io"
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986).
+fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Runs `step` for every item, [`CONCURRENCY`] at a time; returns the
@@ -376,6 +450,7 @@ impl World {
             server,
             rest,
             floor,
+            writer: None,
             kubeconfig,
             _dir: dir,
             hook: None,
@@ -387,6 +462,7 @@ impl World {
             uids: Arc::new(Mutex::new(HashMap::new())),
             problems: Vec::new(),
             totals: Vec::new(),
+            floor_stats: None,
         };
         if contender.is_ours() {
             let hook = Hook::start(opts.hook).await?;
@@ -562,14 +638,15 @@ impl World {
         timeout: Duration,
         what: &str,
         outcome: impl Fn(&Observer) -> Outcome,
+        pending: fn(&Observer) -> usize,
     ) -> Outcome {
         let start = Instant::now();
         loop {
-            let out = outcome(&self.observer);
-            if out.pending.is_empty() {
-                return out;
+            if pending(&self.observer) == 0 {
+                return outcome(&self.observer);
             }
             if start.elapsed() > timeout {
+                let out = outcome(&self.observer);
                 let shown: Vec<_> = out.pending.iter().take(5).cloned().collect();
                 self.problems.push(format!(
                     "{what}: {} not converged after {timeout:?} (e.g. {})",
@@ -586,7 +663,7 @@ impl World {
                     self.contender.name(),
                     self.log.display()
                 ));
-                return out;
+                return outcome(&self.observer);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -602,25 +679,6 @@ impl World {
         Duration::from_secs_f64(60.0 + requests as f64 / rate * 2.0)
     }
 
-    /// The floor's share of a parent: children `from..to` and the status.
-    async fn floor_converge(floor: &Rest, name: &str, uid: &str, from: i64, to: i64) -> Result<()> {
-        for i in from..to {
-            floor
-                .create(
-                    &configmaps_path(NAMESPACE),
-                    &objects::owned_child(name, uid, i),
-                )
-                .await?;
-        }
-        floor
-            .merge_patch(
-                &format!("{}/{name}/status", parents_path()),
-                &json!({"status": {"ready": to}}),
-            )
-            .await?;
-        Ok(())
-    }
-
     async fn w2(&mut self, n: usize, window: Duration) -> Convergence {
         let names: Vec<String> = (0..n).map(parent_name).collect();
         self.observer.expect(&names, CHILDREN);
@@ -629,7 +687,7 @@ impl World {
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let writer = self.writer.as_ref();
         let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
         let errors = each("W2", names, |name| async move {
             let created = rest
@@ -638,25 +696,61 @@ impl World {
             observer.started(&name, Instant::now());
             let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
             uids.lock().insert(name.clone(), uid.to_string());
-            if let Some(floor) = floor {
-                Self::floor_converge(floor, &name, uid, 0, CHILDREN).await?;
+            if let Some(writer) = writer {
+                writer.converge(&name, uid, 0, CHILDREN);
             }
             Ok(())
         })
         .await;
         self.problems.extend(errors);
+        let written = self.finish_floor().await;
         let budget = self.budget(n * (CHILDREN as usize + 2));
-        self.settle(
-            n,
-            "W2",
-            budget,
-            window,
-            t0,
-            &before,
-            Observer::parent_outcome,
-            true,
-        )
-        .await
+        let out = self
+            .settle(
+                n,
+                "W2",
+                budget,
+                window,
+                t0,
+                &before,
+                (Observer::parent_outcome, Observer::parents_pending),
+                true,
+            )
+            .await;
+        if let (Some(stats), Some(written)) = (self.floor_stats.as_mut(), written) {
+            let written = written.saturating_duration_since(t0).as_secs_f64();
+            stats.w2_writes_done_seconds = written;
+            stats.w2_observer_lag_seconds = (out.seconds - written).max(0.0);
+        }
+        out
+    }
+
+    /// The floor's knee search: probes each concurrency of the options,
+    /// keeps the fastest (16 when every probe failed) for the writer.
+    async fn prepare_floor(&mut self, opts: &Options) {
+        let probes = match floor::probe(&self.floor, &opts.floor_levels, opts.floor_probe).await {
+            Ok(p) => p,
+            Err(err) => {
+                self.problems.push(format!("floor knee search: {err:#}"));
+                Vec::new()
+            }
+        };
+        floor::clean_probe(&self.floor).await;
+        let concurrency = floor::knee(&probes).unwrap_or(CONCURRENCY);
+        self.writer = Some(floor::Writer::new(self.floor.clone(), concurrency));
+        self.floor_stats = Some(FloorStats {
+            concurrency,
+            probes,
+            ..FloorStats::default()
+        });
+    }
+
+    /// Waits for the floor's writes; returns the last acknowledgement.
+    async fn finish_floor(&mut self) -> Option<Instant> {
+        let writer = self.writer.as_ref()?;
+        let (last, errors) = writer.finish().await;
+        self.problems.extend(errors);
+        last
     }
 
     /// Waits for the phase's convergence (`outcome`), then for quiet, and
@@ -670,10 +764,12 @@ impl World {
         window: Duration,
         t0: Instant,
         before: &Snap,
-        outcome: fn(&Observer, bool) -> Outcome,
+        (outcome, pending): Waits,
         keep_samples: bool,
     ) -> Convergence {
-        let out = self.wait_outcome(budget, what, |o| outcome(o, false)).await;
+        let out = self
+            .wait_outcome(budget, what, |o| outcome(o, false), pending)
+            .await;
         outcome(&self.observer, true);
         self.wait_quiet(window, budget, what).await;
         let after = self.snap().await;
@@ -722,7 +818,7 @@ impl World {
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let writer = self.writer.as_ref();
         let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
         let count = names.len();
         let errors = each("W3", names, |name| async move {
@@ -733,13 +829,14 @@ impl World {
             )
             .await?;
             observer.started(&name, Instant::now());
-            if let Some(floor) = floor {
-                Self::floor_converge(floor, &name, &uid, CHILDREN, replicas).await?;
+            if let Some(writer) = writer {
+                writer.converge(&name, &uid, CHILDREN, replicas);
             }
             Ok(())
         })
         .await;
         self.problems.extend(errors);
+        self.finish_floor().await;
         let budget = self.budget(count * 4);
         self.settle(
             count,
@@ -748,7 +845,7 @@ impl World {
             window,
             t0,
             &before,
-            Observer::parent_outcome,
+            (Observer::parent_outcome, Observer::parents_pending),
             false,
         )
         .await
@@ -775,7 +872,7 @@ impl World {
         }
         let before = self.snap().await;
         let t0 = Instant::now();
-        let floor = (self.contender == Contender::Floor).then_some(&self.floor);
+        let writer = self.writer.as_ref();
         let (rest, observer, uids) = (&self.rest, &self.observer, &self.uids);
         let errors = each(
             "W5",
@@ -789,19 +886,15 @@ impl World {
                 rest.delete(&format!("{}/{child}", configmaps_path(NAMESPACE)))
                     .await?;
                 observer.repair_started(&child, Instant::now());
-                if let Some(floor) = floor {
-                    floor
-                        .create(
-                            &configmaps_path(NAMESPACE),
-                            &objects::owned_child(&parent, &uid, index),
-                        )
-                        .await?;
+                if let Some(writer) = writer {
+                    writer.recreate(&parent, &uid, index);
                 }
                 Ok(())
             },
         )
         .await;
         self.problems.extend(errors);
+        self.finish_floor().await;
         let budget = self.budget(count * 4);
         self.settle(
             count,
@@ -810,7 +903,7 @@ impl World {
             window,
             t0,
             &before,
-            Observer::repair_outcome,
+            (Observer::repair_outcome, Observer::repairs_pending),
             false,
         )
         .await
@@ -889,10 +982,20 @@ impl World {
         let mut count = 0;
         let mut bytes = 0;
         for path in [parents_path(), configmaps_path(NAMESPACE)] {
-            if let Ok(list) = self.rest.list(&path).await {
+            // Pages, so that the harness never holds the whole list at once.
+            let mut next = String::new();
+            loop {
+                let page = format!("{path}?limit=5000&continue={}", query_escape(&next));
+                let Ok(list) = self.rest.list(&page).await else {
+                    break;
+                };
                 for item in list["items"].as_array().into_iter().flatten() {
                     count += 1;
                     bytes += serde_json::to_vec(item).map_or(0, |v| v.len() as u64);
+                }
+                match list["metadata"]["continue"].as_str() {
+                    Some(c) if !c.is_empty() => next = c.to_string(),
+                    _ => break,
                 }
             }
         }
@@ -953,9 +1056,13 @@ pub async fn run(
     programs: Option<&Programs>,
     opts: &Options,
 ) -> Result<RunResult> {
+    let me = std::process::id();
+    let cpu0 = super::process::cpu_seconds(me);
     let mut w = World::start(contender, programs.cloned(), opts).await?;
     let window = opts.quiet;
-    let startup = Duration::from_secs(120);
+    // Listing the converged world takes longer the larger it is.
+    let startup = Duration::from_secs(120.max(opts.n as u64 / 250));
+    let skipped = |p: Phase| opts.skip.contains(&p);
     let mut r = RunResult {
         contender: contender.name().into(),
         settings: contender.settings(),
@@ -968,8 +1075,19 @@ pub async fn run(
         n: opts.n,
         m: CHILDREN,
         repeat: opts.repeat,
+        skipped: opts.skip.clone(),
         ..RunResult::default()
     };
+
+    if contender == Contender::Floor {
+        w.prepare_floor(opts).await;
+        let stats = w.floor_stats.as_ref();
+        r.settings = format!(
+            "direct writes, {} requests in flight (the knee of {:?})",
+            stats.map_or(CONCURRENCY, |s| s.concurrency),
+            opts.floor_levels
+        );
+    }
 
     if contender.has_process() {
         let before = w.snap().await;
@@ -979,21 +1097,32 @@ pub async fn run(
         r.memory.rss_empty_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
     }
 
+    let w2_cpu0 = super::process::cpu_seconds(me);
+    let w2_busy0 = w.observer.busy_seconds();
     r.w2 = w.w2(opts.n, window).await;
+    r.harness.w2_cpu_seconds = super::process::cpu_seconds(me) - w2_cpu0;
+    r.harness.w2_observer_busy_seconds = w.observer.busy_seconds() - w2_busy0;
+    r.harness.rss_after_w2_kib = super::process::status_kib(me, "VmRSS");
     let mut ok = r.w2.converged == r.w2.count && w.check("after W2");
-    r.w3 = w.w3(opts.n, window).await;
-    ok &= r.w3.converged == r.w3.count && w.check("after W3");
-    r.w5 = w.w5(opts.n, window).await;
-    ok &= r.w5.converged == r.w5.count && w.check("after W5");
+    if !skipped(Phase::W3) {
+        r.w3 = w.w3(opts.n, window).await;
+        ok &= r.w3.converged == r.w3.count && w.check("after W3");
+    }
+    if !skipped(Phase::W5) {
+        r.w5 = w.w5(opts.n, window).await;
+        ok &= r.w5.converged == r.w5.count && w.check("after W5");
+    }
 
-    let before = w.snap().await;
-    let t0 = Instant::now();
-    tokio::time::sleep(opts.idle).await;
-    let after = w.snap().await;
-    r.w4 = Idle {
-        seconds: t0.elapsed().as_secs_f64(),
-        activity: w.activity(&before, &after),
-    };
+    if !skipped(Phase::W4) {
+        let before = w.snap().await;
+        let t0 = Instant::now();
+        tokio::time::sleep(opts.idle).await;
+        let after = w.snap().await;
+        r.w4 = Idle {
+            seconds: t0.elapsed().as_secs_f64(),
+            activity: w.activity(&before, &after),
+        };
+    }
     r.memory.rss_after_idle_kib = w.proc.as_ref().map_or(0, Proc::rss_kib);
 
     if contender.has_process() {
@@ -1044,7 +1173,12 @@ pub async fn run(
         }
     }
 
-    r.w6 = w.w6(opts.n, window).await;
+    if !skipped(Phase::W6) {
+        r.w6 = w.w6(opts.n, window).await;
+    }
+    r.harness.rss_end_kib = super::process::status_kib(me, "VmRSS");
+    r.harness.peak_rss_kib = super::process::status_kib(me, "VmHWM");
+    r.harness.observer_events = w.observer.events();
     if w.contender.has_process() {
         let hwm_now = w.proc.as_ref().map_or(0, Proc::hwm_kib);
         w.stop_proc().await;
@@ -1059,5 +1193,8 @@ pub async fn run(
     }
     r.converged = ok;
     r.problems = std::mem::take(&mut w.problems);
+    r.floor = w.floor_stats.take();
+    drop(w);
+    r.harness.cpu_seconds = super::process::cpu_seconds(me) - cpu0;
     Ok(r)
 }
