@@ -134,6 +134,10 @@ pub(crate) enum RevisionError {
     /// A field path can't be set.
     #[error("value cannot be set because {0} is not an object")]
     NotAnObject(String),
+    /// The parent's template labels are not a map of strings (the parent's
+    /// description).
+    #[error("invalid labels on parent {0}: spec.template.metadata.labels must be a map of strings")]
+    InvalidTemplateLabels(String),
     /// The parent's patch can't be made.
     #[error("can't make patch for field {path}: {source}")]
     MakePatch {

@@ -180,7 +180,7 @@ impl ParentController {
                     namespace,
                     latest_patch,
                 )
-                .map_err(SyncError::Invalid)?,
+                .map_err(|e| SyncError::Invalid(e.to_string()))?,
             ),
         };
 

@@ -184,7 +184,7 @@ impl CompositeRender {
                     namespace,
                     split.latest_patch,
                 )
-                .map_err(RenderError::Sync)?,
+                .map_err(|e| RenderError::Sync(e.to_string()))?,
             ),
         };
         Ok(Revisions {

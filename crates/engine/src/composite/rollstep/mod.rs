@@ -174,15 +174,15 @@ pub(crate) fn default_child_metadata(
 }
 
 /// A new revision object of `parent` (of type `parent_info`) for its
-/// current `patch`; an error message when the parent's template labels
-/// are not a map of strings.
+/// current `patch`; fails when the parent's template labels are not a map
+/// of strings.
 pub(crate) fn new_revision_object(
     parent_info: &ResourceInfo,
     generate_selector: bool,
     parent: &Value,
     namespace: &str,
     patch: Value,
-) -> Result<Value, String> {
+) -> Result<Value, RevisionError> {
     let mut labels = Map::new();
     if generate_selector {
         labels.insert(
@@ -196,10 +196,9 @@ pub(crate) fn new_revision_object(
                 labels.extend(template.clone());
             }
             Some(_) => {
-                return Err(format!(
-                    "invalid labels on parent {}: spec.template.metadata.labels must be a map of strings",
-                    object::describe(parent)
-                ));
+                return Err(RevisionError::InvalidTemplateLabels(object::describe(
+                    parent,
+                )));
             }
         }
         if let Some(Value::Object(match_labels)) = parent.pointer("/spec/selector/matchLabels") {
