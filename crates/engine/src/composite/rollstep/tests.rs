@@ -183,3 +183,38 @@ fn the_latest_revision_is_the_one_with_the_parents_patch() {
     assert_eq!(old.name(), "r1");
     assert_eq!(hypothetical["spec"], json!({"image": "1", "replicas": 3}));
 }
+
+#[test]
+fn a_revision_takes_the_template_labels_and_refuses_other_than_strings() {
+    let info = ResourceInfo {
+        api_resource: ApiResource {
+            group: "demo".into(),
+            version: "v1".into(),
+            api_version: "demo/v1".into(),
+            kind: "P".into(),
+            plural: "ps".into(),
+        },
+        namespaced: true,
+        has_status: false,
+    };
+    let mut p = parent();
+    p["spec"] = json!({"template": {"metadata": {"labels": {"app": "a"}}}});
+    let revision = new_revision_object(&info, false, &p, "ns", json!({})).unwrap();
+    assert_eq!(revision["metadata"]["labels"]["app"], "a", "{revision}");
+    assert_eq!(
+        revision["metadata"]["labels"][REVISION_RESOURCE_LABEL],
+        "ps"
+    );
+
+    p["spec"]["template"]["metadata"]["labels"]["app"] = json!(1);
+    let err = new_revision_object(&info, false, &p, "ns", json!({})).unwrap_err();
+    assert!(
+        matches!(err, RevisionError::InvalidTemplateLabels(_)),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("spec.template.metadata.labels must be a map of strings"),
+        "{err}"
+    );
+}
