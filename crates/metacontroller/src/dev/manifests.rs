@@ -218,13 +218,7 @@ pub async fn apply_all(
         if batch.is_empty() {
             continue;
         }
-        let discovery = Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|source| ManifestError::Api {
-                what: "API discovery".into(),
-                source,
-            })?;
+        let discovery = discover(client).await?;
         for manifest in &batch {
             apply(client, &discovery, manifest).await?;
             applied.push(manifest.describe());
@@ -238,6 +232,17 @@ pub async fn apply_all(
     Ok(applied)
 }
 
+/// The server's resources, as they are now.
+async fn discover(client: &kube::Client) -> Result<Discovery, ManifestError> {
+    Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|source| ManifestError::Api {
+            what: "API discovery".into(),
+            source,
+        })
+}
+
 /// Deletes `manifests`, controllers first and CRDs last; an object already
 /// gone is fine. Returns what was deleted, as `kind/name`.
 pub async fn delete_all(
@@ -248,13 +253,7 @@ pub async fn delete_all(
     if manifests.is_empty() {
         return Ok(deleted);
     }
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .map_err(|source| ManifestError::Api {
-            what: "API discovery".into(),
-            source,
-        })?;
+    let discovery = discover(client).await?;
     for round in (0..3).rev() {
         for manifest in manifests.iter().filter(|m| m.round() == round) {
             let what = format!("{} ({})", manifest.describe(), manifest.file.display());
