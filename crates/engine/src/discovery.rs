@@ -36,6 +36,24 @@ pub struct ResourceInfo {
     pub has_status: bool,
 }
 
+#[cfg(test)]
+impl ResourceInfo {
+    /// Core `v1` ConfigMaps, as unit tests describe a child type.
+    pub(crate) fn configmaps() -> ResourceInfo {
+        ResourceInfo {
+            api_resource: ApiResource {
+                group: String::new(),
+                version: "v1".into(),
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                plural: "configmaps".into(),
+            },
+            namespaced: true,
+            has_status: false,
+        }
+    }
+}
+
 impl ResourceInfo {
     /// `apiVersion` of the resource.
     pub fn api_version(&self) -> &str {

@@ -248,7 +248,6 @@ pub fn plan_with(
 mod tests {
     use std::collections::BTreeMap;
 
-    use kube::core::ApiResource;
     use serde_json::json;
 
     use super::*;
@@ -256,17 +255,7 @@ mod tests {
     use crate::discovery::ResourceInfo;
 
     fn info() -> ResourceInfo {
-        ResourceInfo {
-            api_resource: ApiResource {
-                group: String::new(),
-                version: "v1".into(),
-                api_version: "v1".into(),
-                kind: "ConfigMap".into(),
-                plural: "configmaps".into(),
-            },
-            namespaced: true,
-            has_status: false,
-        }
+        ResourceInfo::configmaps()
     }
 
     fn cm(name: &str, value: &str) -> Value {

@@ -34,17 +34,7 @@ fn observed_children(objs: Vec<Arc<Value>>) -> Children<Arc<Value>> {
     Children::from([(
         "ConfigMap.v1".to_owned(),
         ChildGroup {
-            resource: ResourceInfo {
-                api_resource: ApiResource {
-                    group: String::new(),
-                    version: "v1".into(),
-                    api_version: "v1".into(),
-                    kind: "ConfigMap".into(),
-                    plural: "configmaps".into(),
-                },
-                namespaced: true,
-                has_status: false,
-            },
+            resource: ResourceInfo::configmaps(),
             method: ChildUpdateMethod::RollingRecreate,
             objects,
         },
