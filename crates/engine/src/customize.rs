@@ -587,10 +587,10 @@ impl Shared {
         let namespace = compiled.namespace.as_deref().filter(|_| namespaced);
         let objects: Vec<Arc<Value>> = match compiled.selection {
             RelatedSelection::Labels => informer.select(restricted.then_some(own_namespace), |m| {
-                compiled.labels.matches(m.labels)
+                compiled.labels.matches(&m.labels)
             }),
             RelatedSelection::NamespaceAndLabels => {
-                informer.select(namespace, |m| compiled.labels.matches(m.labels))
+                informer.select(namespace, |m| compiled.labels.matches(&m.labels))
             }
             RelatedSelection::NamespaceAndNames => informer.select(namespace, |m| {
                 compiled.names.is_empty() || compiled.names.iter().any(|n| n == m.name)
@@ -601,11 +601,11 @@ impl Shared {
                     return Err(RelatedError::NotReady);
                 }
                 namespaces
-                    .select(None, |ns| compiled.namespace_selector.matches(ns.labels))
+                    .select(None, |ns| compiled.namespace_selector.matches(&ns.labels))
                     .iter()
                     .flat_map(|ns| {
                         informer.select(Some(object::name(ns)), |m| {
-                            compiled.labels.matches(m.labels)
+                            compiled.labels.matches(&m.labels)
                         })
                     })
                     .collect()

@@ -14,6 +14,17 @@
 //! With `--leader-election`, every replica serves its probes and metrics,
 //! but only the holder of the Lease (see [`leader`]) runs the engine.
 
+/// jemalloc rather than the C library's allocator: a sync allocates and
+/// frees many small JSON values (objects decoded from the caches, hook
+/// requests and answers), where glibc's malloc took about a quarter of the
+/// controller's CPU under load (musl's, in the container image, is slower
+/// still), and jemalloc hands freed memory back to the system (settings in
+/// `.cargo/config.toml`). Measured with `controller-bench` at N = 1,000:
+/// CPU per 1,000 parents about a quarter lower, steady RSS 36 MiB instead of
+/// 43-45 MiB.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod dev;
 mod fault_injection;
 mod goflags;

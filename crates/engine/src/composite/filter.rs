@@ -80,7 +80,7 @@ impl Filter {
         let (same_uid, selected) = self.parent_informer.peek(&key, |m| {
             (
                 m.uid == field("uid"),
-                self.selector.as_ref().is_none_or(|s| s.matches(m.labels)),
+                self.selector.as_ref().is_none_or(|s| s.matches(&m.labels)),
             )
         })?;
         if !same_uid {

@@ -216,7 +216,7 @@ impl ParentController {
             candidates.extend(
                 child
                     .informer
-                    .select_orphans(namespace, |m| selector.matches(m.labels)),
+                    .select_orphans(namespace, |m| selector.matches(&m.labels)),
             );
             let target = ChildClaim {
                 client: &self.ctx.client,

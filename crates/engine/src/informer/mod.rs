@@ -42,7 +42,6 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
-use metacontroller_selectors::Labels;
 use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
@@ -50,6 +49,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::discovery::ResourceInfo;
 use crate::object::{self, RawObject};
+
+mod codec;
+mod entry;
+
+use codec::Codec;
+use entry::Entry;
+pub use entry::{CachedLabels, Meta};
 
 /// Receives the changes of an informer.
 pub trait EventHandler: Send + Sync {
@@ -114,95 +120,6 @@ impl Interest {
     }
 }
 
-/// The labels of a cached object, sorted by key, for label selectors that
-/// run without decoding the object.
-#[derive(Debug, Default)]
-pub struct CachedLabels(Box<[(Box<str>, Box<str>)]>);
-
-impl CachedLabels {
-    fn of(obj: &Value) -> Self {
-        let Some(labels) = metacontroller_selectors::object_labels(obj).and_then(Value::as_object)
-        else {
-            return CachedLabels::default();
-        };
-        // A JSON object's keys come sorted.
-        CachedLabels(
-            labels
-                .iter()
-                .filter_map(|(k, v)| Some((k.as_str().into(), v.as_str()?.into())))
-                .collect(),
-        )
-    }
-}
-
-impl Labels for CachedLabels {
-    fn get(&self, key: &str) -> Option<&str> {
-        self.0
-            .binary_search_by(|(k, _)| (**k).cmp(key))
-            .ok()
-            .map(|i| &*self.0[i].1)
-    }
-}
-
-/// What a query sees of a cached object without decoding it.
-#[derive(Debug)]
-pub struct Meta<'a> {
-    /// `metadata.namespace` (`""` for cluster-scoped objects).
-    pub namespace: &'a str,
-    /// `metadata.name`.
-    pub name: &'a str,
-    /// `metadata.uid`.
-    pub uid: &'a str,
-    /// `metadata.labels`.
-    pub labels: &'a CachedLabels,
-}
-
-/// One cached object.
-struct Entry {
-    /// The object as compact JSON.
-    json: Arc<str>,
-    resource_version: Box<str>,
-    uid: Box<str>,
-    /// UID of the controller owner reference.
-    controller: Option<Box<str>>,
-    labels: CachedLabels,
-}
-
-impl Entry {
-    fn new(obj: &Value) -> Self {
-        Entry {
-            // Serializing a `Value` cannot fail: its keys are strings.
-            json: serde_json::to_string(obj).unwrap_or_default().into(),
-            resource_version: object::resource_version(obj).into(),
-            uid: object::uid(obj).into(),
-            controller: metacontroller_apply::owner::controller_uid(obj).map(Into::into),
-            labels: CachedLabels::of(obj),
-        }
-    }
-
-    fn meta<'a>(&'a self, key: &'a str) -> Meta<'a> {
-        let (namespace, name) = object::split_key(key);
-        Meta {
-            namespace: namespace.unwrap_or_default(),
-            name,
-            uid: &self.uid,
-            labels: &self.labels,
-        }
-    }
-}
-
-/// Decodes what [`Entry::new`] encoded.
-fn decode(json: &str) -> Arc<Value> {
-    Arc::new(serde_json::from_str(json).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "cached object does not decode");
-        Value::Null
-    }))
-}
-
-fn decode_all(texts: Vec<Arc<str>>) -> Vec<Arc<Value>> {
-    texts.iter().map(|t| decode(t)).collect()
-}
-
 type Key = Arc<str>;
 type Index = HashMap<Box<str>, HashSet<Key>>;
 
@@ -255,12 +172,12 @@ impl Store {
 
     /// Inserts or replaces; returns the previous entry.
     fn upsert(&mut self, key: &str, entry: Entry) -> Option<Entry> {
-        let controller = entry.controller.clone();
+        let controller: Option<Box<str>> = entry.controller().map(Into::into);
         match self.objects.get_key_value(key).map(|(k, _)| k.clone()) {
             Some(shared) => {
                 let old = self.objects.insert(shared.clone(), entry)?;
-                if old.controller != controller {
-                    self.unindex(key, old.controller.as_deref());
+                if old.controller() != controller.as_deref() {
+                    self.unindex(key, old.controller());
                     self.index(&shared, controller.as_deref());
                 }
                 Some(old)
@@ -276,7 +193,7 @@ impl Store {
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let old = self.objects.remove(key)?;
-        self.unindex(key, old.controller.as_deref());
+        self.unindex(key, old.controller());
         Some(old)
     }
 
@@ -285,11 +202,11 @@ impl Store {
         &self,
         keys: impl IntoIterator<Item = &'a Key>,
         keep: &impl Fn(&Meta) -> bool,
-    ) -> Vec<Arc<str>> {
+    ) -> Vec<Arc<[u8]>> {
         keys.into_iter()
             .filter_map(|k| {
                 let entry = self.objects.get(k)?;
-                keep(&entry.meta(k)).then(|| entry.json.clone())
+                keep(&entry.meta(k)).then(|| entry.text.clone())
             })
             .collect()
     }
@@ -300,6 +217,8 @@ impl Store {
 pub struct Informer {
     resource: ResourceInfo,
     store: RwLock<Store>,
+    /// How the store keeps each object's text.
+    codec: Codec,
     handlers: RwLock<Handlers>,
     next_handler: AtomicU64,
     /// What the consumers need, one entry per handle.
@@ -317,6 +236,7 @@ impl Informer {
         Informer {
             resource,
             store: RwLock::new(Store::default()),
+            codec: Codec::default(),
             handlers: RwLock::new(Arc::new(Vec::new())),
             next_handler: AtomicU64::new(0),
             interests: RwLock::new(Vec::new()),
@@ -334,8 +254,8 @@ impl Informer {
 
     /// The object with key `namespace/name` (or `name`).
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
-        let text = self.store.read().objects.get(key)?.json.clone();
-        Some(decode(&text))
+        let text = self.store.read().objects.get(key)?.text.clone();
+        Some(self.decode(&text))
     }
 
     /// What `look` makes of the cached metadata of the object with key
@@ -357,7 +277,7 @@ impl Informer {
                 namespace.is_none_or(|ns| m.namespace == ns)
             })
         };
-        decode_all(texts)
+        self.decode_all(texts)
     }
 
     /// Objects without a controller, in `namespace` or in all namespaces.
@@ -387,7 +307,7 @@ impl Informer {
                     .collect(),
             }
         };
-        decode_all(texts)
+        self.decode_all(texts)
     }
 
     /// Objects in `namespace` (`""` for cluster-scoped objects).
@@ -409,7 +329,7 @@ impl Informer {
                 None => store.texts(store.objects.keys(), &keep),
             }
         };
-        decode_all(texts)
+        self.decode_all(texts)
     }
 
     /// Every cached object.
@@ -427,14 +347,32 @@ impl Informer {
         self.len() == 0
     }
 
-    /// Bytes of JSON text held for the cached objects.
+    /// Bytes held for the cached objects' text (compressed; see
+    /// `informer::codec`).
     pub fn cached_bytes(&self) -> usize {
         self.store
             .read()
             .objects
             .values()
-            .map(|e| e.json.len())
+            .map(|e| e.text.len())
             .sum()
+    }
+
+    /// The object whose text [`Entry::new`] stored.
+    fn decode(&self, text: &[u8]) -> Arc<Value> {
+        let value = self
+            .codec
+            .decode(text)
+            .map_err(|err| err.to_string())
+            .and_then(|json| serde_json::from_slice(&json).map_err(|err| err.to_string()));
+        Arc::new(value.unwrap_or_else(|err| {
+            tracing::error!(resource = %self.resource.api_resource.plural, error = %err, "cached object does not decode");
+            Value::Null
+        }))
+    }
+
+    fn decode_all(&self, texts: Vec<Arc<[u8]>>) -> Vec<Arc<Value>> {
+        texts.iter().map(|t| self.decode(t)).collect()
     }
 
     /// Whether the initial list has completed.
@@ -530,7 +468,7 @@ impl Informer {
             self.passed_over.fetch_add(1, Ordering::Relaxed);
             let removed = self.store.write().remove(&key);
             if let Some(old) = removed {
-                let old = decode(&old.json);
+                let old = self.decode(&old.text);
                 self.handlers().iter().for_each(|(_, h)| h.on_delete(&old));
             }
             return;
@@ -538,16 +476,24 @@ impl Informer {
         if let Some(seen) = seen {
             seen.insert(key.clone());
         }
+        // A relist returns unchanged objects again; nothing to tell.
+        let unchanged = |store: &Store| {
+            store.objects.get(key.as_str()).is_some_and(|current| {
+                current.resource_version() == object::resource_version(&obj)
+                    && !current.resource_version().is_empty()
+            })
+        };
+        if unchanged(&self.store.read()) {
+            return;
+        }
+        // Encoded before the store is locked: readers don't wait for it.
+        let entry = Entry::new(&obj, &self.codec);
         let old = {
             let mut store = self.store.write();
-            // A relist returns unchanged objects again; nothing to tell.
-            if let Some(current) = store.objects.get(key.as_str())
-                && *current.resource_version == *object::resource_version(&obj)
-                && !current.resource_version.is_empty()
-            {
+            if unchanged(&store) {
                 return;
             }
-            store.upsert(&key, Entry::new(&obj))
+            store.upsert(&key, entry)
         };
         match old {
             None => self.handlers().iter().for_each(|(_, h)| h.on_add(&obj)),
@@ -556,7 +502,7 @@ impl Informer {
                 if handlers.is_empty() {
                     return;
                 }
-                let old = decode(&old.json);
+                let old = self.decode(&old.text);
                 handlers.iter().for_each(|(_, h)| h.on_update(&old, &obj));
             }
         }
@@ -567,7 +513,7 @@ impl Informer {
         let key = object::key(&value);
         let removed = self.store.write().remove(&key);
         let last = match removed {
-            Some(entry) => decode(&entry.json),
+            Some(entry) => self.decode(&entry.text),
             // Never cached: nobody was told it existed.
             None if !self.wanted(&value) => return,
             None => Arc::new(value),
@@ -592,7 +538,7 @@ impl Informer {
         }
         let handlers = self.handlers();
         for entry in &gone {
-            let obj = decode(&entry.json);
+            let obj = self.decode(&entry.text);
             handlers.iter().for_each(|(_, h)| h.on_delete(&obj));
         }
     }
@@ -782,6 +728,7 @@ impl Drop for InformerHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use metacontroller_selectors::Labels;
     use serde_json::json;
 
     fn obj(ns: &str, name: &str, owner: Option<&str>) -> Value {
@@ -822,18 +769,27 @@ mod tests {
     #[test]
     fn indexes_follow_updates_and_removals() {
         let mut s = Store::default();
-        s.upsert("a/x", Entry::new(&obj("a", "x", None)));
-        s.upsert("a/y", Entry::new(&obj("a", "y", Some("u1"))));
-        s.upsert("b/z", Entry::new(&obj("b", "z", Some("u1"))));
+        s.upsert("a/x", Entry::new(&obj("a", "x", None), &Codec::default()));
+        s.upsert(
+            "a/y",
+            Entry::new(&obj("a", "y", Some("u1")), &Codec::default()),
+        );
+        s.upsert(
+            "b/z",
+            Entry::new(&obj("b", "z", Some("u1")), &Codec::default()),
+        );
         assert_eq!(s.orphans["a"].len(), 1);
         assert_eq!(s.by_owner["u1"].len(), 2);
         assert_eq!(s.by_namespace["a"].len(), 2);
         // Adoption moves x from the orphans to the owner index.
-        s.upsert("a/x", Entry::new(&obj("a", "x", Some("u2"))));
+        s.upsert(
+            "a/x",
+            Entry::new(&obj("a", "x", Some("u2")), &Codec::default()),
+        );
         assert!(!s.orphans.contains_key("a"));
         assert_eq!(s.by_owner["u2"].len(), 1);
         // Release moves y back.
-        s.upsert("a/y", Entry::new(&obj("a", "y", None)));
+        s.upsert("a/y", Entry::new(&obj("a", "y", None), &Codec::default()));
         assert_eq!(s.by_owner["u1"].len(), 1);
         assert!(s.orphans["a"].contains("a/y"));
         s.remove("b/z");
@@ -868,10 +824,9 @@ mod tests {
                 .select(None, |m| m.labels.get("c").is_some())
                 .is_empty()
         );
-        assert_eq!(
-            informer.cached_bytes(),
-            serde_json::to_string(&original).unwrap().len()
-        );
+        // One object: it is its own dictionary, and compresses to a fraction.
+        let json = serde_json::to_string(&original).unwrap().len();
+        assert!(informer.cached_bytes() > 0 && informer.cached_bytes() < json);
     }
 
     #[test]
