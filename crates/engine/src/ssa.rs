@@ -446,6 +446,55 @@ pub(crate) async fn create(
     }
 }
 
+/// What the update of an existing child does, decided from the observed
+/// object alone; both the sync ([`update`]) and `metacontroller render`
+/// follow it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UpdateStep {
+    /// Nothing: the child is pending deletion (`applied` says whether the
+    /// desired object is already in place).
+    Terminating { applied: bool },
+    /// Nothing: `OnDelete` never touches an existing child.
+    OnDelete { applied: bool },
+    /// Nothing: applying would change nothing.
+    UpToDate,
+    /// `Recreate`: a dry run decides between nothing, taking ownership and
+    /// deleting.
+    Recreate,
+    /// Apply in place, after removing the dynamic-apply annotation when
+    /// `remove_last_applied`.
+    InPlace { remove_last_applied: bool },
+}
+
+/// The [`UpdateStep`] for `observed`, whose desired object prepared for
+/// applying ([`prepare`]) is `prepared`.
+pub(crate) fn update_step(
+    observed: &Value,
+    prepared: &Value,
+    method: ChildUpdateMethod,
+    manager: &str,
+) -> UpdateStep {
+    let applied = || is_applied(observed, prepared, manager);
+    if object::is_deleting(observed) {
+        return UpdateStep::Terminating { applied: applied() };
+    }
+    match method.without_rolling() {
+        ChildUpdateMethod::OnDelete => UpdateStep::OnDelete { applied: applied() },
+        ChildUpdateMethod::Recreate if applied() => UpdateStep::UpToDate,
+        ChildUpdateMethod::Recreate => UpdateStep::Recreate,
+        _ => {
+            let legacy = has_last_applied(observed);
+            if !legacy && applied() {
+                UpdateStep::UpToDate
+            } else {
+                UpdateStep::InPlace {
+                    remove_last_applied: legacy,
+                }
+            }
+        }
+    }
+}
+
 /// Brings an existing child to its desired state by the update method.
 pub(crate) async fn update(
     client: &Client,
@@ -456,24 +505,18 @@ pub(crate) async fn update(
     desired: &Value,
     options: &ApplyOptions,
 ) -> Result<(), SsaError> {
-    if object::is_deleting(observed) {
-        tracing::debug!(child = %object::describe(observed), "not updating child: pending deletion");
-        return Ok(());
-    }
-    let method = method.without_rolling();
-    if method == ChildUpdateMethod::OnDelete {
-        return Ok(());
-    }
     let manager = options.field_manager.as_str();
     let obj = prepare(desired, parent);
     let name = object::name(observed);
     let api = dynapi::api(client, resource, object::namespace(observed));
     let describe = object::describe(observed);
-    match method {
-        ChildUpdateMethod::Recreate => {
-            if is_applied(observed, &obj, manager) {
-                return Ok(());
-            }
+    match update_step(observed, &obj, method, manager) {
+        UpdateStep::Terminating { .. } => {
+            tracing::debug!(child = %describe, "not updating child: pending deletion");
+            Ok(())
+        }
+        UpdateStep::OnDelete { .. } | UpdateStep::UpToDate => Ok(()),
+        UpdateStep::Recreate => {
             let dry_run = match dynapi::apply(&api, name, &obj, manager, true).await {
                 Ok(result) => result,
                 Err(err) if err.is_bad_request() || err.is_forbidden() => {
@@ -526,12 +569,10 @@ pub(crate) async fn update(
                 }),
             }
         }
-        _ => {
-            let legacy = has_last_applied(observed);
-            if !legacy && is_applied(observed, &obj, manager) {
-                return Ok(());
-            }
-            if legacy {
+        UpdateStep::InPlace {
+            remove_last_applied,
+        } => {
+            if remove_last_applied {
                 let path = format!(
                     "/metadata/annotations/{}",
                     LAST_APPLIED_ANNOTATION

@@ -1,7 +1,7 @@
 //! One desired child's step under server-side apply
-//! (`--apply-strategy=server-side-apply`), decided as [`crate::ssa`]
-//! decides it, with [`crate::ssa::is_applied`] for "nothing to do" and
-//! [`super::ssa_merge::applied_result`] in place of the server's answer:
+//! (`--apply-strategy=server-side-apply`), decided by the sync's own
+//! [`crate::ssa::update_step`], with [`super::ssa_merge::applied_result`] in
+//! place of the server's answer (and of its dry run, for `Recreate`):
 //!
 //! * missing: applied (which creates it);
 //! * terminating, or `OnDelete`: left alone (`skip-terminating`, `skip`)
@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::plan::{SsaApply, StepAction};
 use super::ssa_merge::applied_result;
 use crate::object;
-use crate::ssa::{applied_fields, has_last_applied, is_applied, prepare};
+use crate::ssa::{UpdateStep, applied_fields, prepare, update_step};
 
 /// The step for `desired` (`current` when it exists): the action, the
 /// object written or its expected result, and the apply request; `None`
@@ -43,18 +43,16 @@ pub(super) fn step(
     let Some(current) = current else {
         return Some((StepAction::Create, body.clone(), request(false)));
     };
-    let legacy = has_last_applied(current);
     let mut result = applied_result(current, &body, manager);
-    let applied = is_applied(current, &body, manager);
-    if object::is_deleting(current) {
-        return (!applied).then_some((StepAction::SkipTerminating, result, None));
-    }
-    match method.without_rolling() {
-        ChildUpdateMethod::OnDelete => (!applied).then_some((StepAction::Skip, result, None)),
-        ChildUpdateMethod::Recreate => {
-            if applied {
-                return None;
-            }
+    match update_step(current, &body, method, manager) {
+        UpdateStep::Terminating { applied } => {
+            (!applied).then_some((StepAction::SkipTerminating, result, None))
+        }
+        UpdateStep::OnDelete { applied } => (!applied).then_some((StepAction::Skip, result, None)),
+        UpdateStep::UpToDate => None,
+        // The server's dry run, computed offline: an apply that changes no
+        // value only records our ownership, if we never applied before.
+        UpdateStep::Recreate => {
             if object::semantic_eq(&sanitize_for_ssa(&result), &sanitize_for_ssa(current)) {
                 return applied_fields(current, manager)
                     .is_none()
@@ -62,14 +60,13 @@ pub(super) fn step(
             }
             Some((StepAction::Recreate, result, request(false)))
         }
-        _ => {
-            if !legacy && applied {
-                return None;
-            }
-            if legacy {
+        UpdateStep::InPlace {
+            remove_last_applied,
+        } => {
+            if remove_last_applied {
                 drop_last_applied(&mut result);
             }
-            Some((StepAction::Update, result, request(legacy)))
+            Some((StepAction::Update, result, request(remove_last_applied)))
         }
     }
 }
