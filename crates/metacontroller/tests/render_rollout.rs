@@ -111,14 +111,7 @@ fn rolling_step_is_the_engines() {
         std::fs::copy(&path, offline.join(path.file_name().unwrap())).unwrap();
     }
     std::fs::write(offline.join("2-world-0.json"), catset.to_string()).unwrap();
-    let (code, stdout, stderr) = render(&[
-        "-f",
-        offline.to_str().unwrap(),
-        "--hook-exec",
-        &exec,
-        "-o",
-        "json",
-    ]);
+    let (code, stdout, stderr) = render_json(&offline, &exec);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     let report = &reports(&stdout)[0];
     let steps = report["plan"]["children"].as_array().unwrap();
@@ -260,14 +253,7 @@ fn rolling_step_is_the_engines() {
         .unwrap()
         .clone();
     assert_eq!(written["reason"], "RolloutWaiting", "{written}");
-    let (code, stdout, stderr) = render(&[
-        "-f",
-        after_dir.to_str().unwrap(),
-        "--hook-exec",
-        &exec,
-        "-o",
-        "json",
-    ]);
+    let (code, stdout, stderr) = render_json(&after_dir, &exec);
     assert_eq!(code, 0, "the waiting world: {stdout}\n{stderr}");
     let report = &reports(&stdout)[0];
     assert_eq!(report["plan"]["status"], "unchanged");
@@ -276,4 +262,16 @@ fn rolling_step_is_the_engines() {
         planned.len(),
         conditions.iter().map(|c| &c["reason"]).collect::<Vec<_>>()
     );
+}
+
+/// `render -f DIR --hook-exec EXEC -o json`.
+fn render_json(dir: &Path, exec: &str) -> (i32, String, String) {
+    render(&[
+        "-f",
+        dir.to_str().unwrap(),
+        "--hook-exec",
+        exec,
+        "-o",
+        "json",
+    ])
 }
