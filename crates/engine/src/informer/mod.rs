@@ -2,14 +2,15 @@
 //!
 //! One [`Informer`] per (apiVersion, resource) is shared by every hosted
 //! controller that needs it. It runs a kube-rs [`watcher`] over all
-//! namespaces and keeps each object as its compact JSON text, next to the
+//! namespaces and keeps each object as its compact JSON text, compressed
+//! against a dictionary of the informer's own (see `codec`), next to the
 //! little metadata queries need without decoding it (name, namespace, uid,
-//! labels, controller UID, resourceVersion). Reads decode the objects they
-//! return into fresh `Arc<Value>`s. A `serde_json::Value` costs several
-//! times its JSON size (every JSON object is a B-tree with room for eleven
-//! entries), so the text is what keeps memory near the size of the objects
-//! themselves when caches hold tens of thousands of them; decoding the
-//! handful of objects one sync reads costs microseconds.
+//! labels, controller UID, resourceVersion; see `entry`). Reads decode the
+//! objects they return into fresh `Arc<Value>`s. A `serde_json::Value` costs
+//! several times its JSON size (every JSON object is a B-tree with room for
+//! eleven entries), so the compressed text is what keeps memory below the
+//! size of the objects themselves when caches hold hundreds of thousands of
+//! them; decoding the handful of objects one sync reads costs microseconds.
 //!
 //! Three indexes keep claiming children from scanning the whole cache:
 //!
