@@ -34,6 +34,11 @@ const LEVEL: i32 = 1;
 /// Texts shorter than this are not worth a dictionary.
 const MIN_DICTIONARY: usize = 64;
 
+/// At most this much of the first text becomes the dictionary: a large
+/// first object (a ConfigMap holding a file) would otherwise be copied into
+/// every decompressor.
+const MAX_DICTIONARY: usize = 16 * 1024;
+
 /// A stored text that can't be read back.
 #[derive(Debug, Error)]
 pub(super) enum CodecError {
@@ -84,6 +89,7 @@ impl Codec {
         }
         self.dictionary
             .get_or_init(|| {
+                let first = &first[..first.len().min(MAX_DICTIONARY)];
                 let compressor = Compressor::with_dictionary(LEVEL, first).ok()?;
                 Some(Dictionary {
                     content: first.into(),
@@ -164,6 +170,21 @@ mod tests {
         let kept = codec.encode(long.as_bytes());
         assert!(kept.len() < long.len());
         assert_eq!(&*codec.decode(&kept).unwrap(), long.as_bytes());
+    }
+
+    #[test]
+    fn a_large_first_text_gives_a_bounded_dictionary() {
+        let codec = Codec::default();
+        let big = format!(r#"{{"data":"{}"}}"#, "x".repeat(100_000));
+        let kept = codec.encode(big.as_bytes());
+        assert_eq!(&*codec.decode(&kept).unwrap(), big.as_bytes());
+        let dictionary = codec.dictionary.get().unwrap().as_ref().unwrap();
+        assert_eq!(dictionary.content.len(), MAX_DICTIONARY);
+        let next = child(7);
+        assert_eq!(
+            &*codec.decode(&codec.encode(next.as_bytes())).unwrap(),
+            next.as_bytes()
+        );
     }
 
     #[test]
