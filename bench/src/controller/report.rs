@@ -643,6 +643,15 @@ fn events(k: f64) -> String {
     }
 }
 
+/// One Markdown table row of `cells` (anything that implements
+/// `Display`).
+macro_rules! row {
+    ($($cell:expr),+ $(,)?) => {{
+        let cells: &[String] = &[$($cell.to_string()),+];
+        format!("| {} |\n", cells.join(" | "))
+    }};
+}
+
 fn f(v: f64, digits: usize) -> String {
     if v.is_nan() {
         "–".into()
@@ -672,8 +681,7 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
             let floor = x.contender == "floor";
             let ours = x.contender.starts_with("ours");
             let dash = |v: String| if floor { "–".to_string() } else { v };
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {}/{} |\n",
+            out.push_str(&row!(
                 x.contender,
                 f(x.w2_seconds, 2),
                 opt(x.w2_over_floor, 2),
@@ -682,8 +690,16 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
                 f(x.w2_p99_ms, 1),
                 f(x.w2_max_ms, 1),
                 f(x.w2_writes_per_parent, 2),
-                if ours { f(x.w2_hook_calls_per_parent, 2) } else { "–".into() },
-                if ours { f(x.w2_hook_bytes_per_parent / 1024.0, 2) } else { "–".into() },
+                if ours {
+                    f(x.w2_hook_calls_per_parent, 2)
+                } else {
+                    "–".into()
+                },
+                if ours {
+                    f(x.w2_hook_bytes_per_parent / 1024.0, 2)
+                } else {
+                    "–".into()
+                },
                 opt(x.w2_cpu_s_per_1k_parents, 2),
                 f(x.w3_p99_ms, 1),
                 f(x.w5_p99_ms, 1),
@@ -704,8 +720,7 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
                 f(x.w6_seconds, 2),
                 dash(f(x.peak_mib, 1)),
                 dash(f(x.rss_steady_mib, 1)),
-                x.converged_runs,
-                x.runs,
+                format!("{}/{}", x.converged_runs, x.runs),
             ));
         }
         out.push('\n');
@@ -722,8 +737,7 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
                 2,
             )
         };
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        out.push_str(&row!(
             x.contender,
             x.n,
             v("create"),
@@ -740,21 +754,26 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
     out.push_str("\n#### Other workloads\n\n| contender | N | W1 settle s | W3 s | W3 p50 / p99 / max | W3 writes/parent | W5 p50 / p99 / max | W5 writes/child | W4 CPU s | W6 parents/s | W6 writes/parent | W6 hook calls/parent | W6 prep writes/parent | CPU s/1k syncs |\n|---|---:|---:|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for x in s {
         let floor = x.contender == "floor";
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} / {} / {} | {} | {} / {} / {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        let spread =
+            |p50: f64, p99: f64, max: f64| format!("{} / {} / {}", f(p50, 1), f(p99, 1), f(max, 1));
+        out.push_str(&row!(
             x.contender,
             x.n,
-            if floor { "–".into() } else { f(x.w1_settle_s, 2) },
+            if floor {
+                "–".into()
+            } else {
+                f(x.w1_settle_s, 2)
+            },
             f(x.w3_seconds, 2),
-            f(x.w3_p50_ms, 1),
-            f(x.w3_p99_ms, 1),
-            f(x.w3_max_ms, 1),
+            spread(x.w3_p50_ms, x.w3_p99_ms, x.w3_max_ms),
             f(x.w3_writes_per_parent, 2),
-            f(x.w5_p50_ms, 1),
-            f(x.w5_p99_ms, 1),
-            f(x.w5_max_ms, 1),
+            spread(x.w5_p50_ms, x.w5_p99_ms, x.w5_max_ms),
             f(x.w5_writes_per_child, 2),
-            if floor { "–".into() } else { f(x.w4_cpu_s, 2) },
+            if floor {
+                "–".into()
+            } else {
+                f(x.w4_cpu_s, 2)
+            },
             f(x.w6_parents_per_sec, 0),
             f(x.w6_writes_per_parent, 2),
             f(x.w6_hook_calls_per_parent, 2),
@@ -765,8 +784,7 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
 
     out.push_str("\n#### Memory (W9)\n\n| contender | N | RSS empty MiB | RSS after W2–W5 MiB | RSS steady MiB | peak MiB | cached objects | their JSON MiB | RSS growth per 1k objects KiB | growth / JSON | with unrelated MiB | per 1k unrelated KiB | restart with unrelated s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for x in s.iter().filter(|x| x.contender != "floor") {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+        out.push_str(&row!(
             x.contender,
             x.n,
             f(x.rss_empty_mib, 1),
@@ -787,7 +805,7 @@ pub fn markdown(s: &[Summary], targets: &[Target], repeats: usize) -> String {
     out.push_str(&harness_section(s));
     out.push_str("\n#### Targets\n\n| target | status | measured |\n|---|---|---|\n");
     for t in targets {
-        out.push_str(&format!("| {} | {} | {} |\n", t.target, t.status, t.detail));
+        out.push_str(&row!(t.target, t.status, t.detail));
     }
 
     let problems: Vec<String> = s
@@ -832,9 +850,9 @@ fn floor_section(s: &[Summary]) -> String {
             })
             .collect::<Vec<_>>()
             .join(", ");
-        out.push_str(&format!(
-            "| {} | {probes} | {} | {} | {} | {} |\n",
+        out.push_str(&row!(
             x.n,
+            probes,
             fl.concurrency,
             f(x.w2_seconds, 2),
             f(fl.w2_writes_done_seconds, 2),
@@ -851,8 +869,7 @@ fn harness_section(s: &[Summary]) -> String {
         "\n#### The harness's own cost\n\nThe harness process holds the embedded API server and the watches that time convergence; its peak RSS covers every run of the process up to that one.\n\n| contender | N | harness CPU s in W2 | of which the watches' decoding s | contender CPU s in W2 | harness RSS after W2 MiB | harness peak RSS MiB |\n|---|---:|---:|---:|---:|---:|---:|\n",
     );
     for x in s {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+        out.push_str(&row!(
             x.contender,
             x.n,
             f(x.harness_w2_cpu_s, 2),
