@@ -32,6 +32,9 @@ pub enum FaultKind {
         /// The `Retry-After` value.
         retry_after_seconds: u64,
     },
+    /// 429 TooManyRequests without `Retry-After` (as a proxy in front of
+    /// the server may answer).
+    TooManyRequestsWithoutRetryAfter,
     /// 409 Conflict.
     Conflict,
     /// 500 InternalError.
@@ -231,6 +234,10 @@ fn to_error(kind: &FaultKind) -> ApiError {
             e.retry_after = Some(*retry_after_seconds);
             e
         }
+        FaultKind::TooManyRequestsWithoutRetryAfter => ApiError::new(
+            Reason::TooManyRequests,
+            "the server has received too many requests and has asked us to try again later",
+        ),
         FaultKind::Conflict => ApiError::new(
             Reason::Conflict,
             "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again",
@@ -278,6 +285,9 @@ mod tests {
         );
         let e = f.check("list", "x").await.unwrap();
         assert_eq!((e.code(), e.retry_after), (429, Some(3)));
+        f.add(Fault::new(FaultKind::TooManyRequestsWithoutRetryAfter).times(1));
+        let e = f.check("list", "x").await.unwrap();
+        assert_eq!((e.code(), e.retry_after), (429, None));
     }
 
     /// The codes 1000 matching requests get from a fresh `Faults` with `rule`.

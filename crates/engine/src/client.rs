@@ -9,6 +9,11 @@
 //! Every client reports transport failures with the request's method and
 //! URL ([`UrlLayer`]). [`build_instrumented_client`] adds the `rest_client_requests_total`
 //! layer ([`crate::metrics::RestClientLayer`]).
+//!
+//! Every client retries as client-go does, only answers that carry
+//! `Retry-After` ([`retry`]), in place of kube-rs's default policy. Each
+//! attempt passes the throttle and the layers below the retries on its own,
+//! as each of client-go's attempts does.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,7 +24,11 @@ use tower::{Layer, Service};
 
 use crate::metrics::RestClientMetrics;
 use crate::ratelimit::TokenBucket;
-use crate::request_context::UrlLayer;
+use crate::request_context::{UrlLayer, WithUrl};
+
+pub mod retry;
+
+pub use retry::RetryAfterLayer;
 
 /// Tower layer applying a [`TokenBucket`] to every request.
 #[derive(Clone, Copy, Debug)]
@@ -92,18 +101,24 @@ where
     }
 }
 
+/// kube-rs's own service stack for a [`kube::Config`], without its retries.
+pub type KubeStack = tower::util::BoxService<
+    http::Request<kube::client::Body>,
+    http::Response<Box<kube::client::DynBody>>,
+    tower::BoxError,
+>;
+
+/// What one attempt of a request goes through: the throttle, the URL in
+/// errors, kube-rs's stack.
+pub type Attempt = RateLimit<WithUrl<KubeStack>>;
+
 /// Builds a kube-rs client for `config` throttled to `qps`/`burst`.
 pub fn build_client(
     config: kube::Config,
     qps: f64,
     burst: u32,
 ) -> Result<kube::Client, kube::Error> {
-    let urls = UrlLayer::new(&config.cluster_url);
-    let builder = kube::client::ClientBuilder::try_from(config)?;
-    Ok(builder
-        .with_layer(&urls)
-        .with_layer(&RateLimitLayer::new(qps, burst))
-        .build())
+    build_client_with_layer(config, qps, burst, &tower::layer::util::Identity::new())
 }
 
 /// Like [`build_client`], and counts every request in `metrics`.
@@ -118,12 +133,36 @@ pub fn build_instrumented_client(
         .authority()
         .map(|a| a.as_str().to_owned())
         .unwrap_or_else(|| "none".to_owned());
+    build_client_with_layer(config, qps, burst, &metrics.layer(host))
+}
+
+/// Like [`build_client`], with `layer` around every attempt (inside the
+/// retries, outside the throttle): it sees each request sent.
+pub fn build_client_with_layer<L>(
+    mut config: kube::Config,
+    qps: f64,
+    burst: u32,
+    layer: &L,
+) -> Result<kube::Client, kube::Error>
+where
+    L: Layer<Attempt>,
+    L::Service: Service<
+            http::Request<kube::client::Body>,
+            Response = http::Response<Box<kube::client::DynBody>>,
+        > + Send
+        + 'static,
+    <L::Service as Service<http::Request<kube::client::Body>>>::Future: Send + 'static,
+    <L::Service as Service<http::Request<kube::client::Body>>>::Error:
+        Into<tower::BoxError> + Send + Sync,
+{
+    config.default_retry = false;
     let urls = UrlLayer::new(&config.cluster_url);
     let builder = kube::client::ClientBuilder::try_from(config)?;
     Ok(builder
         .with_layer(&urls)
         .with_layer(&RateLimitLayer::new(qps, burst))
-        .with_layer(&metrics.layer(host))
+        .with_layer(layer)
+        .with_layer(&RetryAfterLayer::default())
         .build())
 }
 

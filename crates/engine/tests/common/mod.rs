@@ -99,10 +99,14 @@ impl Harness {
             .expect("client config");
         let client = kube::Client::try_from(kube_config.clone()).expect("client");
         let engine_writes = Arc::new(AtomicUsize::new(0));
-        let engine_client = kube::client::ClientBuilder::try_from(kube_config)
-            .expect("client")
-            .with_layer(&CountWrites(engine_writes.clone()))
-            .build();
+        // The product's client (unthrottled), counting each request it sends.
+        let engine_client = metacontroller_engine::client::build_client_with_layer(
+            kube_config,
+            0.0,
+            0,
+            &CountWrites(engine_writes.clone()),
+        )
+        .expect("client");
         // The Metacontroller CRDs.
         let crds: Api<RawObject> = Api::all_with(client.clone(), &crd_resource());
         let mut installed = Vec::new();
