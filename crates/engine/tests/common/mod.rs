@@ -97,7 +97,10 @@ impl Harness {
         let kube_config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
             .await
             .expect("client config");
-        let client = kube::Client::try_from(kube_config.clone()).expect("client");
+        // The test's own client retries like kubectl (client-go): only
+        // answers with Retry-After, after that wait.
+        let client = metacontroller_engine::client::build_client(kube_config.clone(), 0.0, 0)
+            .expect("client");
         let engine_writes = Arc::new(AtomicUsize::new(0));
         // The product's client (unthrottled), counting each request it sends.
         let engine_client = metacontroller_engine::client::build_client_with_layer(
