@@ -39,7 +39,9 @@ mod common;
 
 use common::paths::repo_root;
 use common::render_bed::*;
-use std::time::Duration;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -55,6 +57,20 @@ struct Example {
 }
 
 const EXAMPLES: &[Example] = &[
+    // A rolling update (RollingRecreate) through ControllerRevisions: the
+    // revision is an input object like the children. First, as it takes
+    // longest (the examples run two at a time).
+    Example {
+        name: "catset",
+        parents: "catsets.ctl.example.com",
+        children: &[
+            "pods",
+            "persistentvolumeclaims",
+            "controllerrevisions.metacontroller.k8s.io",
+        ],
+        input: "catset.yaml",
+        kubelet: true,
+    },
     Example {
         name: "hello-world",
         parents: "helloworlds.demo.example.com",
@@ -83,19 +99,6 @@ const EXAMPLES: &[Example] = &[
         input: "propagation.yaml",
         kubelet: false,
     },
-    // A rolling update (RollingRecreate) through ControllerRevisions: the
-    // revision is an input object like the children.
-    Example {
-        name: "catset",
-        parents: "catsets.ctl.example.com",
-        children: &[
-            "pods",
-            "persistentvolumeclaims",
-            "controllerrevisions.metacontroller.k8s.io",
-        ],
-        input: "catset.yaml",
-        kubelet: true,
-    },
 ];
 
 fn children_of(items: &Value) -> Vec<&Value> {
@@ -107,229 +110,245 @@ fn children_of(items: &Value) -> Vec<&Value> {
         .collect()
 }
 
+/// Examples checked at once (each has its own server and hook).
+const EXAMPLE_JOBS: usize = 2;
+
 #[test]
 fn examples_render_what_the_engine_applies() {
     let Some(kubectl_bin) = kubectl() else { return };
-    let root = repo_root();
-    for ex in EXAMPLES {
-        let here = root.join("examples").join(ex.name);
-        let tmp = tempfile::tempdir().unwrap();
-        let server = start_server(tmp.path(), &[]);
-        let k = Kubectl {
-            bin: kubectl_bin.clone(),
-            kubeconfig: server.kubeconfig.clone(),
-        };
-        let engine_requests = tmp.path().join("engine-requests");
-        std::fs::create_dir(&engine_requests).unwrap();
-        let (_hook, port) = start_recorder(&here, &engine_requests);
-        let crd = here.join("crd.yaml");
-        k.apply_crd(&crd, ex.parents);
-        let controller = controller_file(&here, port, tmp.path());
-        k.ok(&["apply", "-f", controller.to_str().unwrap()]);
-        k.ok(&["apply", "-f", here.join(ex.input).to_str().unwrap()]);
-
-        // Converged: every parent has a status for its generation and the
-        // children stay as they are for a few seconds.
-        let snapshot = || {
-            if ex.kubelet {
-                play_kubelet(&k);
-            }
-            let parents = k.json(&["get", ex.parents, "-A"]);
-            let mut children = Vec::new();
-            for kind in ex.children {
-                children.push(k.json(&["get", kind, "-A"]));
-            }
-            (parents, children)
-        };
-        wait_until(&format!("{}: parents synced", ex.name), || {
-            let (parents, children) = snapshot();
-            let synced = parents["items"].as_array().unwrap().iter().all(|p| {
-                p["status"]["observedGeneration"] == p["metadata"]["generation"]
-                    && (!ex.kubelet || p["status"]["readyReplicas"] == p["spec"]["replicas"])
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..EXAMPLE_JOBS {
+            scope.spawn(|| {
+                while let Some(ex) = EXAMPLES.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    render_example(&kubectl_bin, ex);
+                }
             });
-            synced && children.iter().any(|c| !children_of(c).is_empty())
-        });
-        let mut stable = snapshot();
-        wait_until(&format!("{}: stable", ex.name), || {
-            std::thread::sleep(Duration::from_secs(2));
-            let now = snapshot();
-            let same = now == stable;
-            stable = now;
-            same
-        });
-        let (parents, children) = stable;
+        }
+    });
+}
 
-        // The converged state: nothing to do, and the desired children are
-        // what the engine applied, byte for byte.
-        let input = tmp.path().join("input");
-        std::fs::create_dir(&input).unwrap();
-        std::fs::copy(&crd, input.join("0-crd.yaml")).unwrap();
-        std::fs::copy(&controller, input.join("1-controller.yaml")).unwrap();
-        std::fs::write(input.join("2-parents.json"), parents.to_string()).unwrap();
-        for (i, list) in children.iter().enumerate() {
-            std::fs::write(input.join(format!("3-children-{i}.json")), list.to_string()).unwrap();
-        }
-        let (code, stdout, stderr) = render(&["-f", input.to_str().unwrap(), "-o", "json"]);
-        assert_eq!(code, 0, "{}: converged state: {stdout}\n{stderr}", ex.name);
-        let applied: Vec<&Value> = children.iter().flat_map(children_of).collect();
-        let mut rendered = Vec::new();
-        for report in reports(&stdout) {
-            assert_eq!(
-                report["plan"]["children"],
-                Value::Array(vec![]),
-                "{}",
-                ex.name
-            );
-            assert_eq!(report["plan"]["status"], "unchanged", "{}", ex.name);
-            if ex.kubelet {
-                let revisions = report["plan"]["revisions"].as_array().unwrap();
-                assert_eq!(revisions.len(), 1, "{}: {stdout}", ex.name);
-                assert_eq!(revisions[0]["action"], "unchanged", "{}", ex.name);
-                assert_eq!(revisions[0]["latest"], true, "{}", ex.name);
-            }
-            for child in report["desired"]["children"].as_array().unwrap() {
-                rendered.push(child.clone());
-            }
-        }
-        assert_eq!(rendered.len(), applied.len(), "{}: {stdout}", ex.name);
-        for child in &rendered {
-            let name = child["metadata"]["name"].as_str().unwrap();
-            let ns = &child["metadata"]["namespace"];
-            let stored = applied
-                .iter()
-                .find(|a| a["metadata"]["name"] == name && &a["metadata"]["namespace"] == ns)
-                .unwrap_or_else(|| panic!("{}: no applied child {name}", ex.name));
-            let annotation = stored["metadata"]["annotations"][LAST_APPLIED]
-                .as_str()
-                .unwrap();
-            let bytes = metacontroller_api::gojson::to_go_json(child).unwrap();
-            assert_eq!(
-                String::from_utf8(bytes).unwrap(),
-                annotation,
-                "{}: desired child {name}",
-                ex.name
-            );
-        }
+/// Runs one example on its own server until it converges, then renders
+/// its objects and compares (see the file's documentation).
+fn render_example(kubectl_bin: &Path, ex: &Example) {
+    let started = Instant::now();
+    let root = repo_root();
+    let here = root.join("examples").join(ex.name);
+    let tmp = tempfile::tempdir().unwrap();
+    let server = start_server(tmp.path(), &[]);
+    let k = Kubectl {
+        bin: kubectl_bin.to_owned(),
+        kubeconfig: server.kubeconfig.clone(),
+    };
+    let engine_requests = tmp.path().join("engine-requests");
+    std::fs::create_dir(&engine_requests).unwrap();
+    let (_hook, port) = start_recorder(&here, &engine_requests);
+    let crd = here.join("crd.yaml");
+    k.apply_crd(&crd, ex.parents);
+    let controller = controller_file(&here, port, tmp.path());
+    k.ok(&["apply", "-f", controller.to_str().unwrap()]);
+    k.ok(&["apply", "-f", here.join(ex.input).to_str().unwrap()]);
 
-        // The requests are the engine's, byte for byte: the last one it sent
-        // (for the converged state) and render's for the same state.
-        let render_requests = tmp.path().join("render-requests");
-        std::fs::create_dir(&render_requests).unwrap();
-        let recording = format!(
-            "tee {}/$METACONTROLLER_HOOK.json | {}",
-            render_requests.display(),
-            exec_example(ex.name)
-        );
-        let (code, stdout, stderr) =
-            render(&["-f", input.to_str().unwrap(), "--hook-exec", &recording]);
+    // Converged: every parent has a status for its generation and the
+    // children stay as they are for a few seconds.
+    let snapshot = || {
+        if ex.kubelet {
+            play_kubelet(&k);
+        }
+        let parents = k.json(&["get", ex.parents, "-A"]);
+        let mut children = Vec::new();
+        for kind in ex.children {
+            children.push(k.json(&["get", kind, "-A"]));
+        }
+        (parents, children)
+    };
+    wait_until(&format!("{}: parents synced", ex.name), || {
+        let (parents, children) = snapshot();
+        let synced = parents["items"].as_array().unwrap().iter().all(|p| {
+            p["status"]["observedGeneration"] == p["metadata"]["generation"]
+                && (!ex.kubelet || p["status"]["readyReplicas"] == p["spec"]["replicas"])
+        });
+        synced && children.iter().any(|c| !children_of(c).is_empty())
+    });
+    let mut stable = snapshot();
+    wait_until(&format!("{}: stable", ex.name), || {
+        std::thread::sleep(Duration::from_secs(2));
+        let now = snapshot();
+        let same = now == stable;
+        stable = now;
+        same
+    });
+    let (parents, children) = stable;
+
+    // The converged state: nothing to do, and the desired children are
+    // what the engine applied, byte for byte.
+    let input = tmp.path().join("input");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::copy(&crd, input.join("0-crd.yaml")).unwrap();
+    std::fs::copy(&controller, input.join("1-controller.yaml")).unwrap();
+    std::fs::write(input.join("2-parents.json"), parents.to_string()).unwrap();
+    for (i, list) in children.iter().enumerate() {
+        std::fs::write(input.join(format!("3-children-{i}.json")), list.to_string()).unwrap();
+    }
+    let (code, stdout, stderr) = render(&["-f", input.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 0, "{}: converged state: {stdout}\n{stderr}", ex.name);
+    let applied: Vec<&Value> = children.iter().flat_map(children_of).collect();
+    let mut rendered = Vec::new();
+    for report in reports(&stdout) {
         assert_eq!(
-            code, 0,
-            "{}: converged state, exec: {stdout}\n{stderr}",
+            report["plan"]["children"],
+            Value::Array(vec![]),
+            "{}",
             ex.name
         );
-        let mut compared = Vec::new();
-        for entry in std::fs::read_dir(&engine_requests).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "json") {
-                let name = path.file_name().unwrap();
-                let engine = std::fs::read_to_string(&path).unwrap();
-                let ours =
-                    std::fs::read_to_string(render_requests.join(name)).unwrap_or_else(|e| {
-                        panic!("{}: no {name:?} request from render: {e}", ex.name)
-                    });
-                assert_eq!(ours, engine, "{}: {name:?} request", ex.name);
-                compared.push(name.to_string_lossy().into_owned());
-            }
-        }
-        compared.sort();
-        let expected: &[&str] = if ex.name == "configmap-propagation" {
-            &["customize.json", "sync.json"]
-        } else {
-            &["sync.json"]
-        };
-        assert_eq!(compared, expected, "{}", ex.name);
-
-        // The parents alone (no observed children): one create per child,
-        // with the annotation the engine stored.
-        let fresh = tmp.path().join("fresh");
-        std::fs::create_dir(&fresh).unwrap();
-        for file in ["0-crd.yaml", "1-controller.yaml", "2-parents.json"] {
-            std::fs::copy(input.join(file), fresh.join(file)).unwrap();
-        }
-        if ex.name == "configmap-propagation" {
-            // The related objects: the source ConfigMap and the Namespaces.
-            let source = k.json(&["get", "configmap", "settings", "-n", "platform"]);
-            std::fs::write(fresh.join("4-source.json"), source.to_string()).unwrap();
-            std::fs::copy(
-                input.join("3-children-1.json"),
-                fresh.join("4-namespaces.json"),
-            )
-            .unwrap();
-        }
-        let (code, stdout, stderr) = render(&["-f", fresh.to_str().unwrap(), "-o", "json"]);
-        assert_eq!(code, 2, "{}: fresh: {stdout}\n{stderr}", ex.name);
-        let fresh_reports = reports(&stdout);
-        let creates: Vec<Value> = fresh_reports
-            .iter()
-            .flat_map(|r| r["plan"]["children"].as_array().unwrap().clone())
-            .collect();
+        assert_eq!(report["plan"]["status"], "unchanged", "{}", ex.name);
         if ex.kubelet {
-            // Pods start one at a time: only the first is asked for. The
-            // revision to create is the one the engine made.
-            assert!(!creates.is_empty(), "{}: {stdout}", ex.name);
-            let stored: Vec<&Value> = children
-                .iter()
-                .flat_map(|c| c["items"].as_array().unwrap())
-                .filter(|o| o["kind"] == "ControllerRevision")
-                .collect();
-            assert_eq!(stored.len(), 1, "{}", ex.name);
-            let planned = &fresh_reports[0]["plan"]["revisions"];
-            assert_eq!(planned[0]["action"], "create", "{}: {stdout}", ex.name);
-            let object = &planned[0]["object"];
-            for field in [
-                "/metadata/name",
-                "/metadata/labels",
-                "/metadata/ownerReferences",
-                "/parentPatch",
-            ] {
-                assert_eq!(
-                    object.pointer(field),
-                    stored[0].pointer(field),
-                    "{}: revision {field}",
-                    ex.name
-                );
-            }
-        } else {
-            assert_eq!(creates.len(), applied.len(), "{}: {stdout}", ex.name);
+            let revisions = report["plan"]["revisions"].as_array().unwrap();
+            assert_eq!(revisions.len(), 1, "{}: {stdout}", ex.name);
+            assert_eq!(revisions[0]["action"], "unchanged", "{}", ex.name);
+            assert_eq!(revisions[0]["latest"], true, "{}", ex.name);
         }
-        for step in &creates {
-            assert_eq!(step["action"], "create");
-            let obj = &step["object"];
-            let stored = applied
-                .iter()
-                .find(|a| {
-                    a["metadata"]["name"] == obj["metadata"]["name"]
-                        && a["metadata"]["namespace"] == obj["metadata"]["namespace"]
-                })
-                .unwrap();
-            assert_eq!(
-                obj["metadata"]["annotations"][LAST_APPLIED],
-                stored["metadata"]["annotations"][LAST_APPLIED],
-                "{}",
-                ex.name
-            );
-            assert_eq!(
-                obj["metadata"]["ownerReferences"], stored["metadata"]["ownerReferences"],
-                "{}",
-                ex.name
-            );
+        for child in report["desired"]["children"].as_array().unwrap() {
+            rendered.push(child.clone());
         }
-        eprintln!(
-            "{}: {} children rendered as applied, requests {compared:?} identical",
-            ex.name,
-            rendered.len()
+    }
+    assert_eq!(rendered.len(), applied.len(), "{}: {stdout}", ex.name);
+    for child in &rendered {
+        let name = child["metadata"]["name"].as_str().unwrap();
+        let ns = &child["metadata"]["namespace"];
+        let stored = applied
+            .iter()
+            .find(|a| a["metadata"]["name"] == name && &a["metadata"]["namespace"] == ns)
+            .unwrap_or_else(|| panic!("{}: no applied child {name}", ex.name));
+        let annotation = stored["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        let bytes = metacontroller_api::gojson::to_go_json(child).unwrap();
+        assert_eq!(
+            String::from_utf8(bytes).unwrap(),
+            annotation,
+            "{}: desired child {name}",
+            ex.name
         );
     }
+
+    // The requests are the engine's, byte for byte: the last one it sent
+    // (for the converged state) and render's for the same state.
+    let render_requests = tmp.path().join("render-requests");
+    std::fs::create_dir(&render_requests).unwrap();
+    let recording = format!(
+        "tee {}/$METACONTROLLER_HOOK.json | {}",
+        render_requests.display(),
+        exec_example(ex.name)
+    );
+    let (code, stdout, stderr) =
+        render(&["-f", input.to_str().unwrap(), "--hook-exec", &recording]);
+    assert_eq!(
+        code, 0,
+        "{}: converged state, exec: {stdout}\n{stderr}",
+        ex.name
+    );
+    let mut compared = Vec::new();
+    for entry in std::fs::read_dir(&engine_requests).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_name().unwrap();
+            let engine = std::fs::read_to_string(&path).unwrap();
+            let ours = std::fs::read_to_string(render_requests.join(name))
+                .unwrap_or_else(|e| panic!("{}: no {name:?} request from render: {e}", ex.name));
+            assert_eq!(ours, engine, "{}: {name:?} request", ex.name);
+            compared.push(name.to_string_lossy().into_owned());
+        }
+    }
+    compared.sort();
+    let expected: &[&str] = if ex.name == "configmap-propagation" {
+        &["customize.json", "sync.json"]
+    } else {
+        &["sync.json"]
+    };
+    assert_eq!(compared, expected, "{}", ex.name);
+
+    // The parents alone (no observed children): one create per child,
+    // with the annotation the engine stored.
+    let fresh = tmp.path().join("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    for file in ["0-crd.yaml", "1-controller.yaml", "2-parents.json"] {
+        std::fs::copy(input.join(file), fresh.join(file)).unwrap();
+    }
+    if ex.name == "configmap-propagation" {
+        // The related objects: the source ConfigMap and the Namespaces.
+        let source = k.json(&["get", "configmap", "settings", "-n", "platform"]);
+        std::fs::write(fresh.join("4-source.json"), source.to_string()).unwrap();
+        std::fs::copy(
+            input.join("3-children-1.json"),
+            fresh.join("4-namespaces.json"),
+        )
+        .unwrap();
+    }
+    let (code, stdout, stderr) = render(&["-f", fresh.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 2, "{}: fresh: {stdout}\n{stderr}", ex.name);
+    let fresh_reports = reports(&stdout);
+    let creates: Vec<Value> = fresh_reports
+        .iter()
+        .flat_map(|r| r["plan"]["children"].as_array().unwrap().clone())
+        .collect();
+    if ex.kubelet {
+        // Pods start one at a time: only the first is asked for. The
+        // revision to create is the one the engine made.
+        assert!(!creates.is_empty(), "{}: {stdout}", ex.name);
+        let stored: Vec<&Value> = children
+            .iter()
+            .flat_map(|c| c["items"].as_array().unwrap())
+            .filter(|o| o["kind"] == "ControllerRevision")
+            .collect();
+        assert_eq!(stored.len(), 1, "{}", ex.name);
+        let planned = &fresh_reports[0]["plan"]["revisions"];
+        assert_eq!(planned[0]["action"], "create", "{}: {stdout}", ex.name);
+        let object = &planned[0]["object"];
+        for field in [
+            "/metadata/name",
+            "/metadata/labels",
+            "/metadata/ownerReferences",
+            "/parentPatch",
+        ] {
+            assert_eq!(
+                object.pointer(field),
+                stored[0].pointer(field),
+                "{}: revision {field}",
+                ex.name
+            );
+        }
+    } else {
+        assert_eq!(creates.len(), applied.len(), "{}: {stdout}", ex.name);
+    }
+    for step in &creates {
+        assert_eq!(step["action"], "create");
+        let obj = &step["object"];
+        let stored = applied
+            .iter()
+            .find(|a| {
+                a["metadata"]["name"] == obj["metadata"]["name"]
+                    && a["metadata"]["namespace"] == obj["metadata"]["namespace"]
+            })
+            .unwrap();
+        assert_eq!(
+            obj["metadata"]["annotations"][LAST_APPLIED],
+            stored["metadata"]["annotations"][LAST_APPLIED],
+            "{}",
+            ex.name
+        );
+        assert_eq!(
+            obj["metadata"]["ownerReferences"], stored["metadata"]["ownerReferences"],
+            "{}",
+            ex.name
+        );
+    }
+    eprintln!(
+        "{}: {} children rendered as applied, requests {compared:?} identical ({:.1} s)",
+        ex.name,
+        rendered.len(),
+        started.elapsed().as_secs_f64()
+    );
 }
 
 // --- offline: hooks run as commands ---------------------------------------------
