@@ -98,6 +98,11 @@ MC_TEST_CLUSTER= MC_FUZZ_SEED=${MC_FUZZ_SEED:-1} MC_FUZZ_RUNS=${MC_FUZZ_RUNS:-10
 
 log "behaviour suites on the real control plane"
 export MC_TEST_CLUSTER=real
+# The examples test would build the testbed binary with `cargo build -p
+# metacontroller-testbed`, whose features differ from the test builds' (dev
+# dependencies): the dependencies would be built twice over. The binary built
+# above does the same job.
+export TESTBED_BIN="$target_dir/debug/metacontroller-testbed"
 cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
 cargo test --locked -p metacontroller-testbed -- --test-threads 2
 cargo test --locked -p metacontroller --test examples
