@@ -103,7 +103,9 @@ export MC_TEST_CLUSTER=real
 # dependencies): the dependencies would be built twice over. The binary built
 # above does the same job.
 export TESTBED_BIN="$target_dir/debug/metacontroller-testbed"
-cargo test --locked -p metacontroller-engine --tests -- --test-threads 2
+# Four at a time: each test starts its own control plane, then mostly waits
+# (for the garbage collector's discovery pass above all), which costs no CPU.
+cargo test --locked -p metacontroller-engine --tests -- --test-threads 4
 cargo test --locked -p metacontroller-testbed -- --test-threads 2
 cargo test --locked -p metacontroller --test examples
 cargo test --locked -p metacontroller --test render --test render_rollout --test render_ssa
