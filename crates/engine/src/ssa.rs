@@ -451,11 +451,10 @@ pub(crate) async fn create(
 /// follow it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum UpdateStep {
-    /// Nothing: the child is pending deletion (`applied` says whether the
-    /// desired object is already in place).
-    Terminating { applied: bool },
+    /// Nothing: the child is pending deletion.
+    Terminating,
     /// Nothing: `OnDelete` never touches an existing child.
-    OnDelete { applied: bool },
+    OnDelete,
     /// Nothing: applying would change nothing.
     UpToDate,
     /// `Recreate`: a dry run decides between nothing, taking ownership and
@@ -474,12 +473,14 @@ pub(crate) fn update_step(
     method: ChildUpdateMethod,
     manager: &str,
 ) -> UpdateStep {
+    // Compared only where the answer decides something: a sync skips
+    // terminating and `OnDelete` children without looking further.
     let applied = || is_applied(observed, prepared, manager);
     if object::is_deleting(observed) {
-        return UpdateStep::Terminating { applied: applied() };
+        return UpdateStep::Terminating;
     }
     match method.without_rolling() {
-        ChildUpdateMethod::OnDelete => UpdateStep::OnDelete { applied: applied() },
+        ChildUpdateMethod::OnDelete => UpdateStep::OnDelete,
         ChildUpdateMethod::Recreate if applied() => UpdateStep::UpToDate,
         ChildUpdateMethod::Recreate => UpdateStep::Recreate,
         _ => {
@@ -511,11 +512,11 @@ pub(crate) async fn update(
     let api = dynapi::api(client, resource, object::namespace(observed));
     let describe = object::describe(observed);
     match update_step(observed, &obj, method, manager) {
-        UpdateStep::Terminating { .. } => {
+        UpdateStep::Terminating => {
             tracing::debug!(child = %describe, "not updating child: pending deletion");
             Ok(())
         }
-        UpdateStep::OnDelete { .. } | UpdateStep::UpToDate => Ok(()),
+        UpdateStep::OnDelete | UpdateStep::UpToDate => Ok(()),
         UpdateStep::Recreate => {
             let dry_run = match dynapi::apply(&api, name, &obj, manager, true).await {
                 Ok(result) => result,

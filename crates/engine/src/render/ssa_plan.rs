@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::plan::{SsaApply, StepAction};
 use super::ssa_merge::applied_result;
 use crate::object;
-use crate::ssa::{UpdateStep, applied_fields, prepare, update_step};
+use crate::ssa::{UpdateStep, applied_fields, is_applied, prepare, update_step};
 
 /// The step for `desired` (`current` when it exists): the action, the
 /// object written or its expected result, and the apply request; `None`
@@ -45,10 +45,15 @@ pub(super) fn step(
     };
     let mut result = applied_result(current, &body, manager);
     match update_step(current, &body, method, manager) {
-        UpdateStep::Terminating { applied } => {
-            (!applied).then_some((StepAction::SkipTerminating, result, None))
+        // Left alone; the plan says so when the apply would change something.
+        UpdateStep::Terminating => (!is_applied(current, &body, manager)).then_some((
+            StepAction::SkipTerminating,
+            result,
+            None,
+        )),
+        UpdateStep::OnDelete => {
+            (!is_applied(current, &body, manager)).then_some((StepAction::Skip, result, None))
         }
-        UpdateStep::OnDelete { applied } => (!applied).then_some((StepAction::Skip, result, None)),
         UpdateStep::UpToDate => None,
         // The server's dry run, computed offline: an apply that changes no
         // value only records our ownership, if we never applied before.
