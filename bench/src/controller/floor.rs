@@ -8,8 +8,14 @@
 //! fastest; the [`Writer`] then sends the floor's writes of every workload
 //! with that many requests in flight, independently of the harness's own
 //! writes of parents (which every contender gets at the same pace).
+//!
+//! The probes and the writes run on a runtime of their own (two worker
+//! threads, like a contender process's), not on the harness's, which also
+//! serves the embedded API server: a contender's requests come from its
+//! own process and threads, and the floor's client sharing the server's
+//! worker threads made it slower than the contenders it bounds.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::Result;
@@ -17,6 +23,7 @@ use futures::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -29,6 +36,16 @@ pub const PROBE_NAMESPACE: &str = "floor-probe";
 
 /// Concurrencies the knee search tries.
 pub const LEVELS: &[usize] = &[8, 16, 32, 64, 128];
+
+/// The floor's own runtime (see the [module documentation](self)).
+static RUNTIME: LazyLock<Runtime> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("floor")
+        .enable_all()
+        .build()
+        .expect("the floor's runtime")
+});
 
 /// One probe of the knee search.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -88,8 +105,16 @@ fn probe_object(level: usize, i: usize) -> Value {
 }
 
 /// Creates `per_level` ConfigMaps at each concurrency of `levels` (after a
-/// warm-up at the highest, which opens the connections) and times each.
-pub async fn probe(rest: &Rest, levels: &[usize], per_level: usize) -> Result<Vec<Probe>> {
+/// warm-up at the highest, which opens the connections) and times each, on
+/// the floor's runtime.
+pub async fn probe(rest: Arc<Rest>, levels: &[usize], per_level: usize) -> Result<Vec<Probe>> {
+    let levels = levels.to_vec();
+    RUNTIME
+        .spawn(async move { probe_here(&rest, &levels, per_level).await })
+        .await?
+}
+
+async fn probe_here(rest: &Rest, levels: &[usize], per_level: usize) -> Result<Vec<Probe>> {
     let _ = rest
         .create("/api/v1/namespaces", &objects::namespace(PROBE_NAMESPACE))
         .await;
@@ -167,30 +192,33 @@ impl Writer {
     pub fn converge(&self, parent: &str, uid: &str, from: i64, to: i64) {
         let (rest, permits) = (self.rest.clone(), self.permits.clone());
         let (parent, uid) = (parent.to_string(), uid.to_string());
-        self.tasks.lock().spawn(async move {
-            let creates = (from..to).map(|i| {
-                let (rest, permits) = (&rest, &permits);
-                let child = objects::owned_child(&parent, &uid, i);
-                async move {
-                    let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-                    rest.create(&configmaps_path(), &child)
-                        .await
-                        .map(|_| ())
-                        .map_err(|e| format!("{e:#}"))
+        self.tasks.lock().spawn_on(
+            async move {
+                let creates = (from..to).map(|i| {
+                    let (rest, permits) = (&rest, &permits);
+                    let child = objects::owned_child(&parent, &uid, i);
+                    async move {
+                        let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+                        rest.create(&configmaps_path(), &child)
+                            .await
+                            .map(|_| ())
+                            .map_err(|e| format!("{e:#}"))
+                    }
+                });
+                for done in futures::future::join_all(creates).await {
+                    done.map_err(|e| format!("{parent}: {e}"))?;
                 }
-            });
-            for done in futures::future::join_all(creates).await {
-                done.map_err(|e| format!("{parent}: {e}"))?;
-            }
-            let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-            rest.merge_patch(
-                &format!("{}/{parent}/status", parents_path()),
-                &json!({"status": {"ready": to}}),
-            )
-            .await
-            .map_err(|e| format!("{parent} status: {e:#}"))?;
-            Ok(Instant::now())
-        });
+                let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+                rest.merge_patch(
+                    &format!("{}/{parent}/status", parents_path()),
+                    &json!({"status": {"ready": to}}),
+                )
+                .await
+                .map_err(|e| format!("{parent} status: {e:#}"))?;
+                Ok(Instant::now())
+            },
+            RUNTIME.handle(),
+        );
     }
 
     /// Creates child `index` of `parent` again; returns at once.
@@ -198,13 +226,16 @@ impl Writer {
         let (rest, permits) = (self.rest.clone(), self.permits.clone());
         let child = objects::owned_child(parent, uid, index);
         let parent = parent.to_string();
-        self.tasks.lock().spawn(async move {
-            let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
-            rest.create(&configmaps_path(), &child)
-                .await
-                .map_err(|e| format!("{parent} child {index}: {e:#}"))?;
-            Ok(Instant::now())
-        });
+        self.tasks.lock().spawn_on(
+            async move {
+                let _permit = permits.acquire().await.map_err(|e| e.to_string())?;
+                rest.create(&configmaps_path(), &child)
+                    .await
+                    .map_err(|e| format!("{parent} child {index}: {e:#}"))?;
+                Ok(Instant::now())
+            },
+            RUNTIME.handle(),
+        );
     }
 
     /// Waits for every write sent so far; returns the last acknowledgement

@@ -728,13 +728,14 @@ impl World {
     /// The floor's knee search: probes each concurrency of the options,
     /// keeps the fastest (16 when every probe failed) for the writer.
     async fn prepare_floor(&mut self, opts: &Options) {
-        let probes = match floor::probe(&self.floor, &opts.floor_levels, opts.floor_probe).await {
-            Ok(p) => p,
-            Err(err) => {
-                self.problems.push(format!("floor knee search: {err:#}"));
-                Vec::new()
-            }
-        };
+        let probes =
+            match floor::probe(self.floor.clone(), &opts.floor_levels, opts.floor_probe).await {
+                Ok(p) => p,
+                Err(err) => {
+                    self.problems.push(format!("floor knee search: {err:#}"));
+                    Vec::new()
+                }
+            };
         floor::clean_probe(&self.floor).await;
         let concurrency = floor::knee(&probes).unwrap_or(CONCURRENCY);
         self.writer = Some(floor::Writer::new(self.floor.clone(), concurrency));

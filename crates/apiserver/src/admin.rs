@@ -4,8 +4,10 @@
 //! - `POST /admin/faults` adds a rule, given as JSON:
 //!   `{"kind": "TooManyRequests", "retryAfterSeconds": 1, "verb": "create",
 //!   "resource": "configmaps", "times": 3}`; `kind` is one of `Latency`
-//!   (with `latencyMillis`), `TooManyRequests` (with `retryAfterSeconds`,
-//!   default 1), `Conflict`, `InternalError`, `Unavailable`; `verb`,
+//!   (with `latencyMillis`), `WatchDelay` (with `latencyMillis`: the events
+//!   of matching watches arrive that much late), `TooManyRequests` (with
+//!   `retryAfterSeconds`, default 1), `Conflict`, `InternalError`,
+//!   `Unavailable`; `verb`,
 //!   `resource` (the counter form: `pods`, `deployments.apps`,
 //!   `widgets.example.com/status`) and `times` are optional.
 //!   Instead of `kind`, `kinds` (a list of the same names) answers each
@@ -107,12 +109,16 @@ impl FaultRule {
             "TooManyRequests" => FaultKind::TooManyRequests {
                 retry_after_seconds: self.retry_after_seconds.unwrap_or(1),
             },
+            "WatchDelay" => FaultKind::WatchDelay(Duration::from_millis(
+                self.latency_millis
+                    .ok_or("a WatchDelay rule needs latencyMillis")?,
+            )),
             "Conflict" => FaultKind::Conflict,
             "InternalError" => FaultKind::InternalError,
             "Unavailable" => FaultKind::Unavailable,
             other => {
                 return Err(format!(
-                    "unknown fault kind {other:?}: expected Latency, TooManyRequests, Conflict, InternalError or Unavailable"
+                    "unknown fault kind {other:?}: expected Latency, WatchDelay, TooManyRequests, Conflict, InternalError or Unavailable"
                 ));
             }
         })

@@ -12,6 +12,10 @@
 //!   run can be repeated. With both, `times` counts the requests the fault
 //!   was applied to.
 //!
+//! [`FaultKind::WatchDelay`] is not about answers: each event of a matching
+//! watch reaches the client that much after the server sent it, as when one
+//! watch stream lags behind another (a busy watch cache, a slow network).
+//!
 //! [`FaultKind::AnyOf`] mixes kinds: each request the rule applies to gets
 //! one of them, picked by the same generator (for example 409, 429 and 500
 //! mixed on half of all writes).
@@ -41,6 +45,10 @@ pub enum FaultKind {
     InternalError,
     /// 503 ServiceUnavailable.
     Unavailable,
+    /// Events of a matching watch (verb `watch`) arrive this long after the
+    /// server sent them; the watch request itself is answered at once.
+    /// `times` counts the watches it is applied to.
+    WatchDelay(Duration),
     /// One of these kinds, picked at random (by the rule's seeded
     /// generator) for each request the rule applies to.
     AnyOf(Vec<FaultKind>),
@@ -194,7 +202,10 @@ impl Faults {
             let mut delay = Duration::ZERO;
             let mut error = None;
             for rule in rules.iter_mut() {
-                if !rule.matches(verb, resource) || rule.times == Some(0) {
+                if !rule.matches(verb, resource)
+                    || rule.times == Some(0)
+                    || matches!(rule.kind, FaultKind::WatchDelay(_))
+                {
                     continue;
                 }
                 // An error rule is not consulted once an earlier one has
@@ -206,6 +217,8 @@ impl Faults {
                 match rule.draw() {
                     None => continue,
                     Some(FaultKind::Latency(d)) => delay += d,
+                    // Inside an AnyOf: only watch streams are delayed.
+                    Some(FaultKind::WatchDelay(_)) => continue,
                     Some(kind) => error = Some(to_error(&kind)),
                 }
                 if let Some(n) = rule.times.as_mut() {
@@ -219,6 +232,25 @@ impl Faults {
             tokio::time::sleep(delay).await;
         }
         error
+    }
+
+    /// How late the events of a watch of `resource` starting now arrive
+    /// ([`FaultKind::WatchDelay`]; the first matching rule applies).
+    pub fn watch_delay(&self, resource: &str) -> Option<Duration> {
+        let mut rules = self.rules.lock();
+        let rule = rules.iter_mut().find(|r| {
+            r.matches("watch", resource)
+                && r.times != Some(0)
+                && matches!(r.kind, FaultKind::WatchDelay(_))
+        })?;
+        let FaultKind::WatchDelay(delay) = rule.draw()? else {
+            return None;
+        };
+        if let Some(n) = rule.times.as_mut() {
+            *n -= 1;
+        }
+        rules.retain(|r| r.times != Some(0));
+        Some(delay)
     }
 }
 
@@ -253,7 +285,7 @@ fn to_error(kind: &FaultKind) -> ApiError {
             e.retry_after = Some(1);
             e
         }
-        FaultKind::Latency(_) | FaultKind::AnyOf(_) => {
+        FaultKind::Latency(_) | FaultKind::WatchDelay(_) | FaultKind::AnyOf(_) => {
             unreachable!("drawn kinds are errors")
         }
     }
@@ -365,5 +397,28 @@ mod tests {
                 .iter()
                 .all(|c| *c == 200)
         );
+    }
+
+    #[tokio::test]
+    async fn watch_delays_apply_to_watches_only() {
+        let f = Faults::default();
+        let second = Duration::from_secs(1);
+        f.add(
+            Fault::new(FaultKind::WatchDelay(second))
+                .resource("configmaps")
+                .times(2),
+        );
+        // Requests are answered as usual, and don't use the rule up.
+        assert!(f.check("watch", "configmaps").await.is_none());
+        assert!(f.check("create", "configmaps").await.is_none());
+        assert_eq!(f.watch_delay("pods"), None);
+        assert_eq!(f.watch_delay("configmaps"), Some(second));
+        assert_eq!(f.watch_delay("configmaps"), Some(second));
+        assert_eq!(f.watch_delay("configmaps"), None, "two watches only");
+        // Inside AnyOf it never fails a request.
+        f.add(Fault::new(FaultKind::AnyOf(vec![FaultKind::WatchDelay(
+            second,
+        )])));
+        assert!(f.check("get", "pods").await.is_none());
     }
 }

@@ -384,7 +384,15 @@ async fn resource_request(
                 // Legacy /watch/.../{name} watches one object.
                 q.insert("fieldSelector".into(), format!("metadata.name={name}"));
             }
-            crate::watch::watch(shared.clone(), info, ns.map(str::to_string), &q, table)
+            let delay = shared.faults.watch_delay(&counter_resource(&p));
+            crate::watch::watch(
+                shared.clone(),
+                info,
+                ns.map(str::to_string),
+                &q,
+                table,
+                delay,
+            )
         }
         ("list", _) => {
             if p.sub.is_some() {

@@ -4,7 +4,7 @@
 //! history gets `410 Gone` as a watch `ERROR` event, as from the real server
 //! (`staging/src/k8s.io/apiserver/pkg/storage/cacher`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use axum::body::Bytes;
 use axum::response::Response;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use crate::error::{ApiError, ApiResult, Reason};
 use crate::meta::at_version;
@@ -66,12 +67,15 @@ fn bookmark(info: &ResourceInfo, rv: u64, initial_end: bool) -> bytes::Bytes {
     )
 }
 
+/// Serves a watch; `delay` holds every event back that long
+/// ([`crate::FaultKind::WatchDelay`]).
 pub fn watch(
     shared: Arc<Shared>,
     info: ResourceInfo,
     namespace: Option<String>,
     q: &HashMap<String, String>,
     table: bool,
+    delay: Option<Duration>,
 ) -> ApiResult<Response> {
     let _ = table; // watch events carry full objects; clients that asked for tables accept them
     let (labels, fields) = selectors(&info, q)?;
@@ -242,7 +246,38 @@ pub fn watch(
             }
         }
     });
+    let rx = match delay {
+        Some(delay) => delayed(rx, delay),
+        None => rx,
+    };
     Ok(watch_response(stream_body(rx)))
+}
+
+/// Relays what `rx` receives, each chunk `delay` after it arrived.
+fn delayed(mut rx: mpsc::Receiver<Bytes>, delay: Duration) -> mpsc::Receiver<Bytes> {
+    let (tx, out) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut held: VecDeque<(Instant, Bytes)> = VecDeque::new();
+        let mut open = true;
+        while open || !held.is_empty() {
+            let due = held.front().map(|(at, _)| *at);
+            tokio::select! {
+                chunk = rx.recv(), if open => match chunk {
+                    Some(chunk) => held.push_back((Instant::now() + delay, chunk)),
+                    None => open = false,
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    if let Some((_, chunk)) = held.pop_front()
+                        && tx.send(chunk).await.is_err()
+                    {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    out
 }
 
 /// Appends a watch event line around an object already encoded as JSON

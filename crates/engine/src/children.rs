@@ -46,6 +46,7 @@ use serde_json::Value;
 use crate::aggregate::Aggregate;
 use crate::discovery::ResourceInfo;
 use crate::dynapi::{self, RequestError};
+use crate::hosted::Expectations;
 use crate::journal;
 use crate::object;
 use crate::ownership::OwnershipError;
@@ -158,14 +159,23 @@ enum Op<'a> {
 
 /// Applies the desired children with `apply`; returns the aggregated error
 /// of the operations that failed.
-pub async fn manage_children(
+///
+/// With `expectations`, the creates are recorded there under the parent's
+/// UID before they are sent, and each one that fails is taken off again
+/// (see [`Expectations`]). Only dynamic apply's creates are counted: each
+/// one that succeeds made a new object whose watch event will come. A
+/// server-side apply "create" may instead have updated an object the cache
+/// already held without this parent claiming it, which brings no add event.
+pub(crate) async fn manage_children(
     client: &Client,
     apply: &ApplyOptions,
     parent: &Value,
     observed: &Children<Arc<Value>>,
     desired: &Children<Value>,
+    expectations: Option<&Expectations>,
 ) -> Result<(), ChildErrors> {
     let mut errors = Vec::new();
+    let expectations = expectations.filter(|_| !apply.is_server_side());
 
     let deletes: Vec<Op<'_>> = observed
         .iter()
@@ -177,7 +187,7 @@ pub async fn manage_children(
             })
         })
         .collect();
-    errors.extend(run(client, apply, parent, deletes).await);
+    errors.extend(run(client, apply, parent, deletes, None).await);
 
     let mut writes = Vec::new();
     for (type_key, group) in desired {
@@ -191,7 +201,14 @@ pub async fn manage_children(
             }
         }
     }
-    errors.extend(run(client, apply, parent, writes).await);
+    if let Some(expectations) = expectations {
+        let creates = writes
+            .iter()
+            .filter(|op| matches!(op, Op::Create(..)))
+            .count();
+        expectations.expect(object::uid(parent), creates);
+    }
+    errors.extend(run(client, apply, parent, writes, expectations).await);
 
     match Aggregate::of(errors) {
         None => Ok(()),
@@ -204,6 +221,7 @@ async fn run(
     apply: &ApplyOptions,
     parent: &Value,
     ops: Vec<Op<'_>>,
+    expectations: Option<&Expectations>,
 ) -> Vec<ChildError> {
     let mut errors = Vec::new();
     let mut pending = FuturesUnordered::new();
@@ -211,7 +229,7 @@ async fn run(
     loop {
         while pending.len() < CONCURRENCY {
             match ops.next() {
-                Some(op) => pending.push(execute(client, apply, parent, op)),
+                Some(op) => pending.push(execute(client, apply, parent, op, expectations)),
                 None => break,
             }
         }
@@ -228,6 +246,7 @@ async fn execute(
     apply: &ApplyOptions,
     parent: &Value,
     op: Op<'_>,
+    expectations: Option<&Expectations>,
 ) -> Result<(), ChildError> {
     match op {
         Op::Delete(resource, obj) => delete(client, parent, resource, obj, "not desired").await,
@@ -236,7 +255,16 @@ async fn execute(
             journal::scope::action("apply", desired, None, &result);
             Ok(result?)
         }
-        Op::Create(resource, desired) => create(client, parent, resource, desired).await,
+        Op::Create(resource, desired) => {
+            let created = create(client, parent, resource, desired).await;
+            if !matches!(created, Ok(Created::New))
+                && let Some(expectations) = expectations
+            {
+                // No new object, so no event to wait for.
+                expectations.observed(object::uid(parent));
+            }
+            created.map(|_| ())
+        }
         Op::Update(resource, method, observed, desired) if apply.is_server_side() => {
             Ok(ssa::update(client, parent, resource, method, observed, desired, apply).await?)
         }
@@ -267,29 +295,38 @@ async fn delete(
     result
 }
 
+/// What a create did.
+enum Created {
+    /// Made a new object.
+    New,
+    /// Found the name taken.
+    AlreadyExists,
+}
+
 async fn create(
     client: &Client,
     parent: &Value,
     resource: &ResourceInfo,
     desired: &Value,
-) -> Result<(), ChildError> {
+) -> Result<Created, ChildError> {
     let mut obj = desired.clone();
     set_last_applied(&mut obj, desired).map_err(ChildError::LastApplied)?;
     claim_ownership(&mut obj, parent);
     let api = dynapi::api(client, resource, object::namespace(&obj));
     tracing::info!(parent = %object::describe(parent), child = %object::describe(desired), "creating child");
     let result = match dynapi::create_unread(&api, &obj).await {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(Created::New),
         Err(err) if err.is_already_exists() => {
             tracing::info!(child = %object::describe(desired), "child already exists");
-            Ok(())
+            Ok(Created::AlreadyExists)
         }
         Err(source) => Err(ChildError::Create {
             what: object::describe(desired),
             source,
         }),
     };
-    journal::scope::action("create", desired, None, &result);
+    let outcome = result.as_ref().map(|_| ()).map_err(ToString::to_string);
+    journal::scope::action("create", desired, None, &outcome);
     result
 }
 

@@ -132,6 +132,7 @@ impl ParentController {
             parent,
             parent_informer: parent_informer.informer().clone(),
             queue: queue.clone(),
+            expectations: Default::default(),
         });
         let cc_json = controller_json(cc);
         let customize =

@@ -9,7 +9,7 @@ use metacontroller_selectors::Selector;
 use serde_json::Value;
 
 use crate::discovery::ResourceInfo;
-use crate::hosted::SyncError;
+use crate::hosted::{Expectations, SyncError};
 use crate::informer::{EventHandler, Informer};
 use crate::object::{self, differs_beyond_status};
 use crate::queue::WorkQueue;
@@ -30,6 +30,8 @@ pub(crate) struct Filter {
     pub parent_informer: Arc<Informer>,
     /// The work queue.
     pub queue: Arc<WorkQueue<String>>,
+    /// Creates of children not seen yet, per parent UID.
+    pub expectations: Expectations,
 }
 
 impl Filter {
@@ -189,6 +191,7 @@ impl EventHandler for ParentEvents {
     }
 
     fn on_delete(&self, obj: &Arc<Value>) {
+        self.0.expectations.forget(object::uid(obj));
         self.0.enqueue(obj);
     }
 }
@@ -197,15 +200,26 @@ impl EventHandler for ParentEvents {
 /// orphan.
 pub(super) struct ChildEvents(pub Arc<Filter>);
 
-impl EventHandler for ChildEvents {
-    fn on_add(&self, child: &Arc<Value>) {
+impl ChildEvents {
+    fn changed(&self, child: &Value) {
         if object::is_deleting(child) {
-            self.on_delete(child);
+            self.0.enqueue_owner(child);
             return;
         }
         if !self.0.enqueue_owner(child) {
             self.0.enqueue_potential_parents(child);
         }
+    }
+}
+
+impl EventHandler for ChildEvents {
+    fn on_add(&self, child: &Arc<Value>) {
+        // A create of its controller's, seen (before the controller is
+        // queued, so that its sync finds the count up to date).
+        if let Some(uid) = metacontroller_apply::owner::controller_uid(child) {
+            self.0.expectations.observed(uid);
+        }
+        self.changed(child);
     }
 
     fn on_update(&self, old: &Arc<Value>, new: &Arc<Value>) {
@@ -217,7 +231,7 @@ impl EventHandler for ChildEvents {
             // Released or taken over: the previous owner must notice too.
             self.0.enqueue_owner(old);
         }
-        self.on_add(new);
+        self.changed(new);
     }
 
     fn on_delete(&self, child: &Arc<Value>) {

@@ -2,7 +2,9 @@
 //!
 //! 1. Take the parent from the cache (gone: nothing to do).
 //! 2. Skip it unless it matches `parentResource.labelSelector` or carries our
-//!    finalizer.
+//!    finalizer; put it off while children the last sync created are not
+//!    all in the cache yet (see [`crate::hosted::expectations`];
+//!    Metacontroller does not wait).
 //! 3. Add the finalizer when there is a `finalize` hook and the parent is not
 //!    being deleted; remove it when there is none.
 //! 4. Claim children: owned children (owner index) and orphans (orphan
@@ -114,6 +116,9 @@ impl ParentController {
         if !filter.wants(&parent) {
             return Ok(());
         }
+        if self.held_back(&parent) {
+            return Ok(());
+        }
         let api = self.parent_api(&parent);
         let Some(mut parent) = self.finalizer.sync(&api, parent).await? else {
             return Ok(());
@@ -180,6 +185,7 @@ impl ParentController {
                 &parent,
                 &observed,
                 &desired,
+                Some(&self.filter.expectations),
             )
             .await
         {
@@ -195,6 +201,30 @@ impl ParentController {
                 source,
             }),
         }
+    }
+
+    /// Whether the parent's sync waits for the children the last one created
+    /// to appear in the cache (see [`crate::hosted::expectations`]). The
+    /// last one's event queues the parent; should they not all come, a timer
+    /// queues it when the wait times out.
+    fn held_back(&self, parent: &Value) -> bool {
+        let uid = object::uid(parent);
+        let expectations = &self.filter.expectations;
+        let Some(wait) = expectations.pending(uid) else {
+            return false;
+        };
+        tracing::debug!(controller = %self.name, parent = %object::key(parent), ?wait, "waiting to see the children the last sync created");
+        if let Some(deadline) = expectations.hold(uid) {
+            let filter = self.filter.clone();
+            let (uid, key) = (uid.to_owned(), object::key(parent));
+            tokio::spawn(async move {
+                tokio::time::sleep_until(deadline).await;
+                if filter.expectations.expired(&uid, deadline) {
+                    filter.queue.add(key);
+                }
+            });
+        }
+        true
     }
 
     /// Step 4: the children of every declared type this parent claims.

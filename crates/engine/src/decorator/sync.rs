@@ -299,6 +299,7 @@ impl Decorator {
                 &target,
                 &observed,
                 &desired,
+                None,
             )
             .await
         {

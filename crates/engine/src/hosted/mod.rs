@@ -10,8 +10,9 @@
 //! * for the syncs: [`SyncError`] (how a failure is retried and reported),
 //!   [`exchange`](exchange::exchange) (one hook call, for sync, finalize
 //!   and customize alike), [`Finalizer`], [`Claim`] (adopt and release
-//!   children or ControllerRevisions) and [`desired::group`] (the desired
-//!   children of an answer, checked and grouped);
+//!   children or ControllerRevisions), [`desired::group`] (the desired
+//!   children of an answer, checked and grouped) and [`Expectations`] (the
+//!   creates a sync still waits to see);
 //! * for the builds: [`Hooks`], [`discover`] and [`BuildError`].
 //!
 //! This module never depends on `composite` or `decorator`: the kinds
@@ -22,6 +23,7 @@ pub(crate) mod claim;
 pub(crate) mod desired;
 mod error;
 pub(crate) mod exchange;
+pub(crate) mod expectations;
 mod finalizer;
 mod kind;
 mod manager;
@@ -31,6 +33,7 @@ pub(crate) use build::{BuildError, Hooks, discover};
 pub(crate) use claim::{Claim, Claimable};
 pub(crate) use error::SyncError;
 pub(crate) use exchange::exchange;
+pub(crate) use expectations::Expectations;
 pub(crate) use finalizer::Finalizer;
 pub(crate) use kind::ControllerKind;
 pub(crate) use manager::Manager;
