@@ -71,6 +71,9 @@ if [ ! -x "$tools/bin/cargo-deny" ] || ! "$tools/bin/cargo-deny" --version | gre
   cargo install --locked --quiet --root "$tools" cargo-deny@0.20.2
 fi
 log "cargo deny check licenses bans sources"
+# cargo-deny reads the metadata of every platform's dependencies offline;
+# a build downloads only the host's, so fetch the rest first.
+cargo fetch --locked --quiet
 "$tools/bin/cargo-deny" --offline check licenses bans sources
 
 # The real control plane: Go builds it once per pinned version.
