@@ -47,7 +47,8 @@ pub enum FaultKind {
     Unavailable,
     /// Events of a matching watch (verb `watch`) arrive this long after the
     /// server sent them; the watch request itself is answered at once.
-    /// `times` counts the watches it is applied to.
+    /// `times` counts the watches it is applied to. Only as a rule's own
+    /// kind: drawn from an [`AnyOf`](FaultKind::AnyOf), it is no fault.
     WatchDelay(Duration),
     /// One of these kinds, picked at random (by the rule's seeded
     /// generator) for each request the rule applies to.
@@ -217,7 +218,8 @@ impl Faults {
                 match rule.draw() {
                     None => continue,
                     Some(FaultKind::Latency(d)) => delay += d,
-                    // Inside an AnyOf: only watch streams are delayed.
+                    // Drawn from an AnyOf: no fault for this request (watch
+                    // delays apply only as a rule's own kind).
                     Some(FaultKind::WatchDelay(_)) => continue,
                     Some(kind) => error = Some(to_error(&kind)),
                 }

@@ -181,6 +181,11 @@ impl EventHandler for ParentEvents {
     }
 
     fn on_update(&self, old: &Arc<Value>, new: &Arc<Value>) {
+        if object::uid(old) != object::uid(new) {
+            // Deleted and created again under the same name, seen as one
+            // change across a relist.
+            self.0.expectations.forget(object::uid(old));
+        }
         if self.0.ignore_status_changes
             && !Arc::ptr_eq(old, new)
             && !differs_beyond_status(old, new)

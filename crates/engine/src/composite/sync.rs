@@ -106,6 +106,10 @@ impl ParentController {
             self.customize.forget(key);
             return Ok(());
         };
+        if self.filter.wants(&parent) && self.held_back(&parent) {
+            // Not a sync: nothing to report, no back-off to reset.
+            return Err(SyncError::Deferred);
+        }
         tracing::debug!(controller = %self.name, parent = %key, "sync");
         let result = self.sync_parent(parent.clone()).await;
         report(&self.ctx, &parent, result)
@@ -114,9 +118,6 @@ impl ParentController {
     async fn sync_parent(&self, parent: Arc<Value>) -> Result<(), SyncError> {
         let filter = &self.filter;
         if !filter.wants(&parent) {
-            return Ok(());
-        }
-        if self.held_back(&parent) {
             return Ok(());
         }
         let api = self.parent_api(&parent);

@@ -27,6 +27,12 @@ pub(crate) enum SyncError {
     /// an event.
     #[error("related objects are not cached yet")]
     NotReady,
+    /// The sync was put off until the cache shows the children the last one
+    /// created (see [`crate::hosted::expectations`]): neither retried nor
+    /// reported, nor a success; their events, or the expectations' timeout,
+    /// queue the object again.
+    #[error("waiting for the cache to show the children the last sync created")]
+    Deferred,
     /// A write the sync meant to make lost to a newer version (409) even
     /// after re-reading the object: retried with back-off, without an event.
     /// The newer version usually brings a sync of its own, but nothing
@@ -108,7 +114,10 @@ impl SyncError {
     pub fn is_reported(&self) -> bool {
         !matches!(
             self,
-            SyncError::TooManyRequests(_) | SyncError::NotReady | SyncError::Conflict { .. }
+            SyncError::TooManyRequests(_)
+                | SyncError::NotReady
+                | SyncError::Deferred
+                | SyncError::Conflict { .. }
         )
     }
 
@@ -118,6 +127,7 @@ impl SyncError {
         match self {
             SyncError::TooManyRequests(_) => "too many requests".to_owned(),
             SyncError::NotReady => "not ready".to_owned(),
+            SyncError::Deferred => "deferred".to_owned(),
             SyncError::Conflict { what, .. } => format!("conflict: {what}"),
             SyncError::Request { what, .. } => format!("API request: {what}"),
             SyncError::Hook(err) => err.kind(),

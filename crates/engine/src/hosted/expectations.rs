@@ -20,7 +20,12 @@
 //! much, and then works as it would without this.
 //!
 //! Records are keyed by the parent's UID (what a child's controller
-//! reference names); a parent's deletion drops its record.
+//! reference names); a parent's deletion, or its replacement by a parent of
+//! the same name, drops its record. Only a count is kept: an add event the
+//! last record no longer waited for (it timed out, or the create was
+//! refused and the child showed up anyway) counts towards the next one,
+//! which then ends early; the sync after it works as it would without
+//! this, never later than it would.
 //!
 //! Metacontroller has no such bookkeeping: there, such a sync calls the hook
 //! with the partial view and repeats the creates.
@@ -38,8 +43,7 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy)]
 struct Record {
-    /// Creates not yet seen (may go below zero: a child seen twice, or
-    /// refused and then seen).
+    /// Creates not yet seen; the record is dropped when this reaches zero.
     creates: i64,
     /// When the sync recorded them.
     since: Instant,

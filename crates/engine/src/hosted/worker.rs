@@ -190,6 +190,8 @@ impl<K: ControllerKind> Hosted<K> {
             };
             match result {
                 Ok(()) => self.queue.forget(&key),
+                // Queued again by what it waits for; its back-off stays.
+                Err(SyncError::Deferred) => {}
                 Err(SyncError::TooManyRequests(delay)) => {
                     tracing::info!(controller = %self.name, key = %key, delay_ms = delay.as_millis() as u64, "hook asked to retry later (429)");
                     self.queue.add_after(key.clone(), delay);
