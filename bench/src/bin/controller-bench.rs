@@ -323,6 +323,16 @@ async fn main() -> Result<()> {
                         .map(|&h| (Contender::OursTuned, h)),
                 );
             }
+            // Each repeat starts one contender further down the list: the
+            // harness process grows with every run (up to 1.5 GB at N =
+            // 10,000), and whoever runs later in it runs slower (at N =
+            // 10,000, single runs: the floor took 6.3 s when it ran first and
+            // 8.4 s when it ran third), so with as many repeats as contenders
+            // each takes every place once.
+            if !plan.is_empty() {
+                let first = repeat % plan.len();
+                plan.rotate_left(first);
+            }
             for (contender, hook) in plan {
                 let label = if contender.is_ours() && hook != first_hook {
                     format!("{}+{}", contender.name(), hook.name())
