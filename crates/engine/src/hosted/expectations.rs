@@ -45,8 +45,9 @@ pub(crate) const TIMEOUT: Duration = Duration::from_secs(30);
 struct Record {
     /// Creates not yet seen; the record is dropped when this reaches zero.
     creates: i64,
-    /// When the sync recorded them.
-    since: Instant,
+    /// When they stop holding syncs back: [`TIMEOUT`] after the sync
+    /// recorded them.
+    deadline: Instant,
     /// Whether a sync was held back by this record.
     held: bool,
 }
@@ -70,7 +71,7 @@ impl Expectations {
             uid.to_owned(),
             Record {
                 creates: i64::try_from(creates).unwrap_or(i64::MAX),
-                since: Instant::now(),
+                deadline: Instant::now() + TIMEOUT,
                 held: false,
             },
         );
@@ -93,8 +94,7 @@ impl Expectations {
     pub fn pending(&self, uid: &str) -> Option<Duration> {
         let mut records = self.records.lock();
         let record = *records.get(uid)?;
-        let left = TIMEOUT
-            .checked_sub(record.since.elapsed())
+        let left = Some(record.deadline.saturating_duration_since(Instant::now()))
             .filter(|d| !d.is_zero());
         if left.is_none() {
             records.remove(uid);
@@ -115,7 +115,7 @@ impl Expectations {
             return None;
         }
         record.held = true;
-        Some(record.since + TIMEOUT)
+        Some(record.deadline)
     }
 
     /// Whether the record [`hold`](Self::hold) returned `deadline` for is
@@ -126,7 +126,7 @@ impl Expectations {
         let Some(record) = records.get(uid) else {
             return false;
         };
-        if record.since + TIMEOUT != deadline || Instant::now() < deadline {
+        if record.deadline != deadline || Instant::now() < deadline {
             return false;
         }
         records.remove(uid);
